@@ -1,0 +1,89 @@
+# mod_ordersync: build, test and run. `make run` and `make test` are the two commands.
+APXS      ?= apxs
+PORT      ?= 8080
+MPM       ?= event
+CORE_SRC   = $(wildcard mod_ordersync/os_*.c)
+GLUE_SRC   = $(wildcard mod_ordersync/mod_ordersync*.c)
+SRC        = $(GLUE_SRC) $(CORE_SRC)
+HDR        = $(wildcard include/*.h)
+DEP_CFLAGS = $(shell pkg-config --cflags yajl libcurl 2>/dev/null)
+LIBS       = -lyajl -lcurl -lcrypto
+WFLAGS     = -Wall -Werror
+SO         = build/out/.libs/mod_ordersync.so
+ASAN_SO    = build/asan/mod_ordersync.so
+UNIT_SRC   = $(wildcard t/unit/test_*.c)
+UNIT_BIN   = $(patsubst t/unit/%.c,build/unit/%,$(UNIT_SRC))
+UNIT_CFLAGS = -g -O1 $(WFLAGS) -Iinclude $(shell pkg-config --cflags apr-1 apr-util-1 yajl)
+UNIT_LIBS  = $(shell pkg-config --libs apr-1 apr-util-1 yajl)
+
+.PHONY: all deps install test test-unit test-suite test-mpm test-asan start stop reset run \
+        bench clean
+
+all: $(SO)
+
+deps:
+	@bash build/install-deps.sh
+
+$(SO): $(SRC) $(HDR) Makefile
+	@mkdir -p build/out
+	$(APXS) -c -o build/out/mod_ordersync.la -Iinclude $(addprefix -Wc$(comma),$(WFLAGS)) \
+	    $(addprefix -Wc$(comma),$(DEP_CFLAGS)) $(SRC) $(LIBS) >build/out/apxs.log 2>&1 \
+	    || { cat build/out/apxs.log; exit 1; }
+	@grep -E 'warning|error' build/out/apxs.log || true
+
+comma := ,
+
+# The same sources with AddressSanitizer and UBSan, compiled with apxs's flags.
+$(ASAN_SO): $(SRC) $(HDR) Makefile
+	@mkdir -p build/asan
+	$(CC) -shared -fPIC -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	    -fno-sanitize-recover=undefined $(WFLAGS) -Iinclude -I$(shell $(APXS) -q INCLUDEDIR) \
+	    $(shell $(APXS) -q EXTRA_CPPFLAGS) $(shell pkg-config --cflags apr-1 apr-util-1) \
+	    $(DEP_CFLAGS) $(SRC) -o $@ $(LIBS)
+
+install: $(SO)
+	$(APXS) -i -n ordersync $(SO)
+	install -m 644 conf/ordersync.load $(DESTDIR)/etc/apache2/mods-available/ordersync.load
+	install -m 644 conf/ordersync.conf $(DESTDIR)/etc/apache2/mods-available/ordersync.conf
+	install -d $(DESTDIR)/usr/share/doc/mod-ordersync
+	install -m 644 conf/example-site.conf README.md $(DESTDIR)/usr/share/doc/mod-ordersync/
+
+build/unit/%: t/unit/%.c $(CORE_SRC) $(HDR)
+	@mkdir -p build/unit
+	$(CC) $(UNIT_CFLAGS) $(CORE_SRC) $< -o $@ $(UNIT_LIBS)
+
+test-unit: $(UNIT_BIN)
+	prove $(UNIT_BIN)
+
+test-suite: $(SO)
+	bash build/run-tests.sh $(MPM) $(SO) $(MPM)
+
+# THE test command: unit tests, then the Apache::Test suite under the event MPM.
+test: test-unit
+	$(MAKE) test-suite MPM=event
+
+test-mpm: $(SO)
+	bash build/run-tests.sh worker $(SO) worker
+	bash build/run-tests.sh prefork $(SO) prefork
+
+test-asan: $(ASAN_SO)
+	OS_TEST_ENV="LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1" \
+	    bash build/run-tests.sh event $(ASAN_SO) asan
+
+start: $(SO)
+	@bash build/instance.sh start $(PORT)
+
+stop:
+	@bash build/instance.sh stop
+
+reset:
+	@bash build/instance.sh reset
+
+run: deps
+	@$(MAKE) --no-print-directory $(SO)
+	@bash build/instance.sh run $(PORT)
+
+clean:
+	rm -rf build/out build/asan build/unit build/t mod_ordersync/*.lo mod_ordersync/*.slo \
+	    mod_ordersync/*.o mod_ordersync/.libs
+	-perl t/TEST -clean >/dev/null 2>&1

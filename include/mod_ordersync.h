@@ -1,0 +1,106 @@
+/* mod_ordersync.h: the httpd glue's shared declarations: configuration records, the
+ * module record, logging and the helpers every handler uses (problem+json answers, auth).
+ * Only glue files (mod_ordersync*.c) include this; the core (os_*.c) never does. */
+#ifndef MOD_ORDERSYNC_H
+#define MOD_ORDERSYNC_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "apr_strings.h"
+#include "os_directives.h"
+
+#include <yajl/yajl_gen.h>
+
+extern module AP_MODULE_DECLARE_DATA ordersync_module;
+#ifdef APLOG_USE_MODULE
+APLOG_USE_MODULE(ordersync);
+#endif
+
+#define OS_UNSET (-1)
+#define OS_PROBLEM_TYPE_BASE "urn:ordersync:problem:"
+
+/* A secret given in the configuration: either read from a file ("file:/path") or given
+ * literally (normally as ${ENV}, expanded by httpd). `origin` names where it came from for
+ * messages; the value itself is never logged. */
+typedef struct {
+    const char *value;
+    const char *origin;
+    int unexpanded;          /* still contains "${": the environment variable was unset */
+} os_secret_t;
+
+typedef struct {
+    const char *id;
+    os_secret_t keys[2];     /* two keys so a source can rotate without downtime */
+    int nkeys;
+    const char *prefix;      /* reference prefix at the warehouse */
+    const char *webhook_url;
+    const char *defn_file;
+    int defn_line;
+} os_source_t;
+
+struct os_store_t;
+
+typedef struct {
+    apr_array_header_t *sources;     /* os_source_t */
+    os_secret_t admin_key;
+    os_secret_t webhook_secret;
+    int durability;                  /* OS_UNSET, 0 = NORMAL, 1 = FULL */
+    apr_int64_t max_body;
+    int max_depth;
+    int max_items;
+    int max_string;
+    int queue_max;
+    int store_timeout_ms;
+    int batch_max;
+    /* filled at configtest: the <Location> paths that set "SetHandler ordersync" here */
+    apr_array_header_t *mounts;
+    struct os_store_t *store;        /* per child process, created in child_init */
+} os_srv_conf_t;
+
+typedef struct {
+    int admin_auth;                  /* OS_UNSET, 0 = admin key only, 1 = let Apache decide */
+} os_dir_conf_t;
+
+/* defaults */
+#define OS_DEFAULT_MAX_BODY       (1024 * 1024)
+#define OS_DEFAULT_MAX_DEPTH      32
+#define OS_DEFAULT_MAX_ITEMS      1000
+#define OS_DEFAULT_MAX_STRING     1024
+#define OS_DEFAULT_QUEUE_MAX      100000
+#define OS_DEFAULT_STORE_TIMEOUT  5000
+#define OS_DEFAULT_BATCH_MAX      64
+
+#define OS_CONF_INT(v, def) ((v) == OS_UNSET ? (def) : (v))
+
+os_srv_conf_t *os_srv_conf(server_rec *s);
+
+/* mod_ordersync_config.c */
+extern const command_rec os_cmds[];
+void *os_create_srv_conf(apr_pool_t *p, server_rec *s);
+void *os_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
+void *os_create_dir_conf(apr_pool_t *p, char *dir);
+void *os_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
+int os_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
+const os_source_t *os_source_find(const os_srv_conf_t *sc, const char *id);
+const os_source_t *os_source_by_key(const os_srv_conf_t *sc, const char *key);
+int os_secret_equals(const os_secret_t *secret, const char *given);
+
+/* mod_ordersync_handler.c */
+int os_handler(request_rec *r);
+/* Answers an RFC 9457 problem; `slug` becomes the stable type URI. Returns DONE. */
+int os_problem(request_rec *r, int status, const char *slug, const char *title, const char *detail);
+/* Starts a problem document for callers that add members (e.g. "errors"); finish with
+ * os_problem_send(). */
+yajl_gen os_problem_begin(request_rec *r, int status, const char *slug, const char *title,
+                          const char *detail);
+int os_problem_send(request_rec *r, int status, yajl_gen g);
+int os_send_json(request_rec *r, int status, yajl_gen g);
+
+/* mod_ordersync_intake.c */
+int os_intake_orders(request_rec *r, const char *const *params);
+int os_intake_enqueue(request_rec *r, const char *const *params);
+int os_order_status(request_rec *r, const char *const *params);
+
+#endif

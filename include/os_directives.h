@@ -1,0 +1,25 @@
+/* os_directives.h: every configuration directive name of mod_ordersync, defined once.
+ * The directive table, the error messages and the configtest checks all use these macros,
+ * so a misspelt name is a compile error rather than a silent mismatch. */
+#ifndef OS_DIRECTIVES_H
+#define OS_DIRECTIVES_H
+
+#define OS_HANDLER_NAME          "ordersync"
+
+/* server / virtual host */
+#define OS_DIR_SOURCE            "OrderSyncSource"
+#define OS_DIR_ADMIN_KEY         "OrderSyncAdminKey"
+#define OS_DIR_WEBHOOK_SECRET    "OrderSyncWebhookSecret"
+#define OS_DIR_DURABILITY        "OrderSyncDurability"
+#define OS_DIR_MAX_BODY          "OrderSyncMaxBody"
+#define OS_DIR_MAX_DEPTH         "OrderSyncMaxDepth"
+#define OS_DIR_MAX_ITEMS         "OrderSyncMaxItems"
+#define OS_DIR_MAX_STRING        "OrderSyncMaxString"
+#define OS_DIR_QUEUE_MAX         "OrderSyncQueueMax"
+#define OS_DIR_STORE_TIMEOUT     "OrderSyncStoreTimeout"
+#define OS_DIR_BATCH_MAX         "OrderSyncBatchMax"
+
+/* directory (<Location>) */
+#define OS_DIR_ADMIN_AUTH        "OrderSyncAdminAuth"
+
+#endif

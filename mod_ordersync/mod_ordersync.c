@@ -1,0 +1,33 @@
+/* mod_ordersync.c: the module record and its hooks. The hub's parts live in their own files:
+ * configuration (mod_ordersync_config.c), routing and answers (mod_ordersync_handler.c); the
+ * order model and JSON in the httpd-free core (os_*.c). */
+#include "mod_ordersync.h"
+#include "http_request.h"
+
+static int os_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    (void)pconf; (void)plog; (void)ptemp;
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "ordersync: configured");
+    return OK;
+}
+
+static void os_register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_check_config(os_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(os_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(os_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+module AP_MODULE_DECLARE_DATA ordersync_module = {
+    STANDARD20_MODULE_STUFF,
+    os_create_dir_conf,
+    os_merge_dir_conf,
+    os_create_srv_conf,
+    os_merge_srv_conf,
+    os_cmds,
+    os_register_hooks
+#if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
+    , AP_MODULE_FLAG_NONE
+#endif
+};

@@ -1,0 +1,534 @@
+/* mod_ordersync_config.c: the directives, their range-checked parsers, server and directory
+ * configuration with unset/merge, and the configtest checks that refuse an incomplete hub.
+ * A hub is "enabled" exactly where a <Location> sets "SetHandler ordersync"; every check that
+ * could stop Apache from starting runs only for those servers. */
+#include "mod_ordersync.h"
+#include "http_core.h"
+#include "util_cfgtree.h"
+#include "apr_file_io.h"
+#include "apr_lib.h"
+#include "apr_crypto.h"
+
+os_srv_conf_t *os_srv_conf(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &ordersync_module);
+}
+
+void *os_create_srv_conf(apr_pool_t *p, server_rec *s)
+{
+    os_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+    (void)s;
+    sc->durability = OS_UNSET;
+    sc->max_body = OS_UNSET;
+    sc->max_depth = OS_UNSET;
+    sc->max_items = OS_UNSET;
+    sc->max_string = OS_UNSET;
+    sc->queue_max = OS_UNSET;
+    sc->store_timeout_ms = OS_UNSET;
+    sc->batch_max = OS_UNSET;
+    sc->mounts = apr_array_make(p, 2, sizeof(const char *));
+    return sc;
+}
+
+#define MERGE_VAL(f) mrg->f = (add->f != OS_UNSET) ? add->f : base->f
+#define MERGE_PTR(f) mrg->f = add->f ? add->f : base->f
+
+void *os_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    os_srv_conf_t *base = basev, *add = addv;
+    os_srv_conf_t *mrg = apr_pcalloc(p, sizeof(*mrg));
+
+    MERGE_PTR(sources);
+    mrg->admin_key = add->admin_key.value ? add->admin_key : base->admin_key;
+    mrg->webhook_secret = add->webhook_secret.value ? add->webhook_secret : base->webhook_secret;
+    MERGE_VAL(durability);
+    MERGE_VAL(max_body);
+    MERGE_VAL(max_depth);
+    MERGE_VAL(max_items);
+    MERGE_VAL(max_string);
+    MERGE_VAL(queue_max);
+    MERGE_VAL(store_timeout_ms);
+    MERGE_VAL(batch_max);
+    mrg->mounts = apr_array_make(p, 2, sizeof(const char *));
+    return mrg;
+}
+
+void *os_create_dir_conf(apr_pool_t *p, char *dir)
+{
+    os_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
+    (void)dir;
+    dc->admin_auth = OS_UNSET;
+    return dc;
+}
+
+void *os_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    os_dir_conf_t *base = basev, *add = addv;
+    os_dir_conf_t *mrg = apr_pcalloc(p, sizeof(*mrg));
+    MERGE_VAL(admin_auth);
+    return mrg;
+}
+
+/* ---- parsers ---------------------------------------------------------------------- */
+
+static const char *parse_int_range(cmd_parms *cmd, const char *arg, apr_int64_t min,
+                                   apr_int64_t max, apr_int64_t *out)
+{
+    char *end;
+    apr_int64_t v;
+
+    errno = 0;
+    v = apr_strtoi64(arg, &end, 10);
+    if (errno || end == arg || *end || v < min || v > max) {
+        return apr_psprintf(cmd->pool, "%s must be an integer in %" APR_INT64_T_FMT
+                            "..%" APR_INT64_T_FMT ", got '%s'", cmd->cmd->name, min, max, arg);
+    }
+    *out = v;
+    return NULL;
+}
+
+/* Reads a secret: "file:/path" reads the file's first line; anything else is the literal
+ * value (normally "${ENV}", which httpd has already expanded when it was set). */
+static const char *parse_secret(cmd_parms *cmd, const char *what, const char *arg,
+                                os_secret_t *out)
+{
+    if (!strncmp(arg, "file:", 5)) {
+        const char *path = ap_server_root_relative(cmd->pool, arg + 5);
+        apr_file_t *f;
+        char buf[512];
+        apr_size_t n = sizeof(buf) - 1;
+        apr_status_t rv;
+        char *v, *e;
+
+        if (!path || !arg[5]) {
+            return apr_psprintf(cmd->pool, "%s: %s needs a path after 'file:'", cmd->cmd->name, what);
+        }
+        rv = apr_file_open(&f, path, APR_FOPEN_READ, 0, cmd->temp_pool);
+        if (rv != APR_SUCCESS) {
+            return apr_psprintf(cmd->pool, "%s: cannot read %s file '%s': %pm",
+                                cmd->cmd->name, what, path, &rv);
+        }
+        rv = apr_file_read(f, buf, &n);
+        apr_file_close(f);
+        if (rv != APR_SUCCESS && rv != APR_EOF) {
+            return apr_psprintf(cmd->pool, "%s: cannot read %s file '%s': %pm",
+                                cmd->cmd->name, what, path, &rv);
+        }
+        buf[n] = '\0';
+        for (v = buf; apr_isspace(*v); v++);
+        for (e = v; *e && *e != '\n' && *e != '\r'; e++);
+        while (e > v && apr_isspace(e[-1])) e--;
+        *e = '\0';
+        if (!*v) {
+            return apr_psprintf(cmd->pool, "%s: %s file '%s' is empty", cmd->cmd->name, what, path);
+        }
+        out->value = apr_pstrdup(cmd->pool, v);
+        out->origin = apr_psprintf(cmd->pool, "file %s", path);
+        out->unexpanded = 0;
+        memset(buf, 0, sizeof(buf));
+        return NULL;
+    }
+    if (!*arg) {
+        return apr_psprintf(cmd->pool, "%s: %s is empty", cmd->cmd->name, what);
+    }
+    out->value = apr_pstrdup(cmd->pool, arg);
+    out->origin = "a literal value";
+    out->unexpanded = (ap_strstr_c(arg, "${") != NULL);
+    return NULL;
+}
+
+static const char *check_server_context(cmd_parms *cmd)
+{
+    return ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+}
+
+/* OrderSyncSource <id> key=<secret> [key=<secret>] [prefix=<p>] [webhook=<url>] */
+static const char *cmd_source(cmd_parms *cmd, void *dconf, int argc, char *const argv[])
+{
+    os_srv_conf_t *sc = os_srv_conf(cmd->server);
+    os_source_t *src;
+    const char *err;
+    int i;
+
+    (void)dconf;
+    if ((err = check_server_context(cmd))) return err;
+    if (argc < 2) {
+        return apr_psprintf(cmd->pool, "%s needs a source id and at least one key=...: "
+                            "%s <source_id> key=file:/path [key=...] [prefix=...] [webhook=URL]",
+                            cmd->cmd->name, cmd->cmd->name);
+    }
+    for (i = 0; argv[0][i]; i++) {
+        if (!apr_isalnum(argv[0][i]) && !strchr("-_.", argv[0][i])) {
+            return apr_psprintf(cmd->pool, "%s: source id '%s' may use only letters, digits, "
+                                "'-', '_' and '.'", cmd->cmd->name, argv[0]);
+        }
+    }
+    if (i > 64) {
+        return apr_psprintf(cmd->pool, "%s: source id is longer than 64 characters", cmd->cmd->name);
+    }
+    if (!sc->sources) sc->sources = apr_array_make(cmd->pool, 4, sizeof(os_source_t));
+    for (i = 0; i < sc->sources->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(sc->sources, i, os_source_t).id, argv[0])) {
+            return apr_psprintf(cmd->pool, "%s: source '%s' is declared twice", cmd->cmd->name, argv[0]);
+        }
+    }
+    src = apr_array_push(sc->sources);
+    memset(src, 0, sizeof(*src));
+    src->id = apr_pstrdup(cmd->pool, argv[0]);
+    src->prefix = "";
+    src->defn_file = cmd->directive->filename;
+    src->defn_line = cmd->directive->line_num;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strncasecmp(a, "key=", 4)) {
+            if (src->nkeys == 2) {
+                return apr_psprintf(cmd->pool, "%s %s: at most two keys (the current one and "
+                                    "the next, for rotation)", cmd->cmd->name, src->id);
+            }
+            if ((err = parse_secret(cmd, "key", a + 4, &src->keys[src->nkeys]))) return err;
+            src->nkeys++;
+        }
+        else if (!strncasecmp(a, "prefix=", 7)) {
+            const char *c;
+            for (c = a + 7; *c; c++) {
+                if (!apr_isalnum(*c) && !strchr("-_./:", *c)) {
+                    return apr_psprintf(cmd->pool, "%s %s: prefix '%s' may use only letters, "
+                                        "digits and -_./:", cmd->cmd->name, src->id, a + 7);
+                }
+            }
+            if (c - (a + 7) > 16) {
+                return apr_psprintf(cmd->pool, "%s %s: prefix is longer than 16 characters",
+                                    cmd->cmd->name, src->id);
+            }
+            src->prefix = apr_pstrdup(cmd->pool, a + 7);
+        }
+        else if (!strncasecmp(a, "webhook=", 8)) {
+            if (strncasecmp(a + 8, "http://", 7) && strncasecmp(a + 8, "https://", 8)) {
+                return apr_psprintf(cmd->pool, "%s %s: webhook must be an http:// or https:// "
+                                    "URL, got '%s'", cmd->cmd->name, src->id, a + 8);
+            }
+            src->webhook_url = apr_pstrdup(cmd->pool, a + 8);
+        }
+        else {
+            const char *eq = strchr(a, '=');
+            return apr_psprintf(cmd->pool, "%s %s: unknown option '%s' (known: key=, prefix=, "
+                                "webhook=)", cmd->cmd->name, src->id,
+                                eq ? apr_pstrmemdup(cmd->pool, a, eq - a) : a);
+        }
+    }
+    if (!src->nkeys) {
+        return apr_psprintf(cmd->pool, "%s %s: no key=... given; every source needs an intake key",
+                            cmd->cmd->name, src->id);
+    }
+    return NULL;
+}
+
+static const char *cmd_admin_key(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = check_server_context(cmd);
+    (void)dconf;
+    return err ? err : parse_secret(cmd, "admin key", arg, &os_srv_conf(cmd->server)->admin_key);
+}
+
+static const char *cmd_webhook_secret(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = check_server_context(cmd);
+    (void)dconf;
+    return err ? err : parse_secret(cmd, "webhook secret", arg,
+                                    &os_srv_conf(cmd->server)->webhook_secret);
+}
+
+static const char *cmd_durability(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    os_srv_conf_t *sc = os_srv_conf(cmd->server);
+    const char *err = check_server_context(cmd);
+    (void)dconf;
+    if (err) return err;
+    if (!strcasecmp(arg, "normal")) sc->durability = 0;
+    else if (!strcasecmp(arg, "full")) sc->durability = 1;
+    else return apr_psprintf(cmd->pool, "%s must be 'normal' or 'full', got '%s'", cmd->cmd->name, arg);
+    return NULL;
+}
+
+/* Integer directives share one parser; the range lives in the table below. */
+typedef struct { apr_size_t offset; apr_int64_t min, max; int is64; } os_int_spec_t;
+
+static const os_int_spec_t SPEC_MAX_BODY  = { APR_OFFSETOF(os_srv_conf_t, max_body), 256, 64 * 1024 * 1024, 1 };
+static const os_int_spec_t SPEC_MAX_DEPTH = { APR_OFFSETOF(os_srv_conf_t, max_depth), 4, 512, 0 };
+static const os_int_spec_t SPEC_MAX_ITEMS = { APR_OFFSETOF(os_srv_conf_t, max_items), 1, 100000, 0 };
+static const os_int_spec_t SPEC_MAX_STR   = { APR_OFFSETOF(os_srv_conf_t, max_string), 16, 1024 * 1024, 0 };
+static const os_int_spec_t SPEC_QUEUE_MAX = { APR_OFFSETOF(os_srv_conf_t, queue_max), 1, 100000000, 0 };
+static const os_int_spec_t SPEC_STORE_TO  = { APR_OFFSETOF(os_srv_conf_t, store_timeout_ms), 10, 600000, 0 };
+static const os_int_spec_t SPEC_BATCH_MAX = { APR_OFFSETOF(os_srv_conf_t, batch_max), 1, 1024, 0 };
+
+static const char *cmd_int(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const os_int_spec_t *spec = cmd->info;
+    char *base = (char *)os_srv_conf(cmd->server);
+    const char *err = check_server_context(cmd);
+    apr_int64_t v = 0;
+
+    (void)dconf;
+    if (err) return err;
+    if ((err = parse_int_range(cmd, arg, spec->min, spec->max, &v))) return err;
+    if (spec->is64) *(apr_int64_t *)(base + spec->offset) = v;
+    else *(int *)(base + spec->offset) = (int)v;
+    return NULL;
+}
+
+static const char *cmd_admin_auth(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    os_dir_conf_t *dc = dconf;
+    if (!strcasecmp(arg, "key")) dc->admin_auth = 0;
+    else if (!strcasecmp(arg, "apache")) dc->admin_auth = 1;
+    else return apr_psprintf(cmd->pool, "%s must be 'key' or 'apache', got '%s'", cmd->cmd->name, arg);
+    return NULL;
+}
+
+const command_rec os_cmds[] = {
+    AP_INIT_TAKE_ARGV(OS_DIR_SOURCE, cmd_source, NULL, RSRC_CONF,
+        "<source_id> key=<secret> [key=<secret>] [prefix=<p>] [webhook=<url>]: a webshop that pushes orders"),
+    AP_INIT_TAKE1(OS_DIR_ADMIN_KEY, cmd_admin_key, NULL, RSRC_CONF,
+        "the admin area's Bearer key: file:/path or ${ENV}"),
+    AP_INIT_TAKE1(OS_DIR_WEBHOOK_SECRET, cmd_webhook_secret, NULL, RSRC_CONF,
+        "shared secret Clougistic sends with its webhooks: file:/path or ${ENV}"),
+    AP_INIT_TAKE1(OS_DIR_DURABILITY, cmd_durability, NULL, RSRC_CONF,
+        "normal (default: survives a killed server) or full (fsync per commit: survives power loss)"),
+    AP_INIT_TAKE1(OS_DIR_MAX_BODY, cmd_int, (void *)&SPEC_MAX_BODY, RSRC_CONF,
+        "largest accepted request body in bytes (default 1048576)"),
+    AP_INIT_TAKE1(OS_DIR_MAX_DEPTH, cmd_int, (void *)&SPEC_MAX_DEPTH, RSRC_CONF,
+        "deepest accepted JSON nesting (default 32)"),
+    AP_INIT_TAKE1(OS_DIR_MAX_ITEMS, cmd_int, (void *)&SPEC_MAX_ITEMS, RSRC_CONF,
+        "most items in one order (default 1000)"),
+    AP_INIT_TAKE1(OS_DIR_MAX_STRING, cmd_int, (void *)&SPEC_MAX_STR, RSRC_CONF,
+        "longest accepted string value in bytes (default 1024)"),
+    AP_INIT_TAKE1(OS_DIR_QUEUE_MAX, cmd_int, (void *)&SPEC_QUEUE_MAX, RSRC_CONF,
+        "queued jobs above which the intake answers 503 (default 100000)"),
+    AP_INIT_TAKE1(OS_DIR_STORE_TIMEOUT, cmd_int, (void *)&SPEC_STORE_TO, RSRC_CONF,
+        "milliseconds to wait for the store's write lock before answering 503 (default 5000)"),
+    AP_INIT_TAKE1(OS_DIR_BATCH_MAX, cmd_int, (void *)&SPEC_BATCH_MAX, RSRC_CONF,
+        "most orders committed in one transaction by the group-commit writer (default 64)"),
+    AP_INIT_TAKE1(OS_DIR_ADMIN_AUTH, cmd_admin_auth, NULL, ACCESS_CONF,
+        "key (default: the admin Bearer key is required) or apache (Apache's Require rules decide)"),
+    { NULL }
+};
+
+/* ---- lookups ---------------------------------------------------------------------- */
+
+const os_source_t *os_source_find(const os_srv_conf_t *sc, const char *id)
+{
+    int i;
+    for (i = 0; sc->sources && i < sc->sources->nelts; i++) {
+        const os_source_t *src = &APR_ARRAY_IDX(sc->sources, i, os_source_t);
+        if (!strcmp(src->id, id)) return src;
+    }
+    return NULL;
+}
+
+int os_secret_equals(const os_secret_t *secret, const char *given)
+{
+    apr_size_t n;
+    if (!secret->value || !given) return 0;
+    n = strlen(secret->value);
+    if (strlen(given) != n) return 0;
+    return apr_crypto_equals(secret->value, given, n);
+}
+
+/* Every key of every source is tried (constant time per key) so the answer time does not say
+ * which source a near-miss belongs to. */
+const os_source_t *os_source_by_key(const os_srv_conf_t *sc, const char *key)
+{
+    const os_source_t *found = NULL;
+    int i, k;
+    for (i = 0; sc->sources && i < sc->sources->nelts; i++) {
+        const os_source_t *src = &APR_ARRAY_IDX(sc->sources, i, os_source_t);
+        for (k = 0; k < src->nkeys; k++) {
+            if (os_secret_equals(&src->keys[k], key) && !found) found = src;
+        }
+    }
+    return found;
+}
+
+/* ---- configtest ------------------------------------------------------------------- */
+
+/* Strips the section's closing '>' and quotes: "<Location "/x">" has args "\"/x\">". */
+static const char *section_arg(apr_pool_t *p, const char *args)
+{
+    char *a = apr_pstrdup(p, args ? args : "");
+    apr_size_t n = strlen(a);
+    if (n && a[n - 1] == '>') a[--n] = '\0';
+    while (n && apr_isspace(a[n - 1])) a[--n] = '\0';
+    if (n >= 2 && (a[0] == '"' || a[0] == '\'') && a[n - 1] == a[0]) {
+        a[n - 1] = '\0';
+        a++;
+    }
+    return a;
+}
+
+/* Conditional sections whose body httpd skipped must not count as enabling the hub. */
+static int section_active(apr_pool_t *p, const ap_directive_t *d)
+{
+    const char *arg;
+    int neg = 0;
+    if (strcasecmp(d->directive, "<IfModule") && strcasecmp(d->directive, "<IfDefine")) return 1;
+    arg = section_arg(p, d->args);
+    if (*arg == '!') { neg = 1; arg++; }
+    if (!strcasecmp(d->directive, "<IfDefine")) return ap_exists_config_define(arg) != neg;
+    return (ap_find_linked_module(arg) != NULL
+            || ap_find_linked_module(apr_pstrcat(p, "mod_", arg, ".c", NULL)) != NULL
+            || (ap_strstr_c(arg, "_module") && ap_find_linked_module(apr_pstrcat(p, "mod_",
+                apr_pstrmemdup(p, arg, ap_strstr_c(arg, "_module") - arg), ".c", NULL)))) != neg;
+}
+
+typedef struct {
+    const ap_directive_t *vhost;     /* enclosing <VirtualHost>, NULL for the main server */
+    const ap_directive_t *location;  /* the <Location> */
+    const ap_directive_t *sethandler;
+} os_mount_t;
+
+static void find_mounts(apr_pool_t *p, const ap_directive_t *d, const ap_directive_t *vhost,
+                        const ap_directive_t *loc, apr_array_header_t *out)
+{
+    for (; d; d = d->next) {
+        if (d->first_child) {
+            const ap_directive_t *v = vhost, *l = loc;
+            if (!section_active(p, d)) continue;
+            if (!strcasecmp(d->directive, "<VirtualHost")) v = d;
+            if (!strcasecmp(d->directive, "<Location")
+                || !strcasecmp(d->directive, "<LocationMatch")) l = d;
+            find_mounts(p, d->first_child, v, l, out);
+        }
+        else if (!strcasecmp(d->directive, "SetHandler") && d->args
+                 && !strcasecmp(section_arg(p, d->args), OS_HANDLER_NAME)) {
+            os_mount_t *m = apr_array_push(out);
+            m->vhost = vhost;
+            m->location = loc;
+            m->sethandler = d;
+        }
+    }
+}
+
+static int tree_has(const ap_directive_t *d, const ap_directive_t *vhost, const char *name,
+                    apr_pool_t *p)
+{
+    /* a server-level directive: directly in the vhost, or at top level for the main server */
+    for (d = vhost ? vhost->first_child : d; d; d = d->next) {
+        if (!strcasecmp(d->directive, name)) return 1;
+        if (d->first_child && section_active(p, d)
+            && (!strcasecmp(d->directive, "<IfModule") || !strcasecmp(d->directive, "<IfDefine"))
+            && tree_has(d->first_child, NULL, name, p)) return 1;
+    }
+    return 0;
+}
+
+static server_rec *server_for(server_rec *s, const ap_directive_t *vhost)
+{
+    for (; vhost && s; s = s->next) {
+        if (s->is_virtual && s->defn_line_number == (unsigned)vhost->line_num
+            && s->defn_name && !strcmp(s->defn_name, vhost->filename)) return s;
+    }
+    return vhost ? NULL : s;
+}
+
+static int check_secret(server_rec *s, const char *where, const char *what,
+                        const os_secret_t *sec, int min_len)
+{
+    if (sec->unexpanded) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s: %s still contains "
+                     "'${...}': the environment variable is not set", where, what);
+        return 0;
+    }
+    if (sec->value && (int)strlen(sec->value) < min_len) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s: %s from %s is shorter than "
+                     "%d characters", where, what, sec->origin, min_len);
+        return 0;
+    }
+    return 1;
+}
+
+int os_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    apr_array_header_t *mounts = apr_array_make(ptemp, 4, sizeof(os_mount_t));
+    int i, j, ok = 1;
+    (void)plog;
+
+    find_mounts(ptemp, ap_conftree, NULL, NULL, mounts);
+    for (i = 0; i < mounts->nelts; i++) {
+        os_mount_t *m = &APR_ARRAY_IDX(mounts, i, os_mount_t);
+        server_rec *vs = server_for(s, m->vhost);
+        os_srv_conf_t *sc;
+        const char *where = apr_psprintf(ptemp, "%s:%d", m->sethandler->filename,
+                                         m->sethandler->line_num);
+        const char *path;
+
+        if (!vs) continue;
+        sc = os_srv_conf(vs);
+        if (!m->location) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s: SetHandler %s must be "
+                         "inside a <Location> (the routes are relative to it)", where, OS_HANDLER_NAME);
+            ok = 0;
+            continue;
+        }
+        path = section_arg(pconf, m->location->args);
+        if (*path == '~' || !strcasecmp(m->location->directive, "<LocationMatch")) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s: SetHandler %s needs a "
+                         "plain <Location /path>, not a regular expression", where, OS_HANDLER_NAME);
+            ok = 0;
+            continue;
+        }
+        {
+            char *cp = apr_pstrdup(pconf, path);
+            apr_size_t n = strlen(cp);
+            while (n > 1 && cp[n - 1] == '/') cp[--n] = '\0';
+            APR_ARRAY_PUSH(sc->mounts, const char *) = cp;
+        }
+        if (!ap_find_linked_module("mod_dbd.c")) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s: mod_ordersync needs "
+                         "mod_dbd for its store (LoadModule dbd_module modules/mod_dbd.so, or "
+                         "a2enmod dbd)", where);
+            ok = 0;
+            continue;
+        }
+        if (!ap_find_linked_module("mod_watchdog.c")) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s: mod_ordersync needs "
+                         "mod_watchdog for its background jobs (LoadModule watchdog_module "
+                         "modules/mod_watchdog.so)", where);
+            ok = 0;
+            continue;
+        }
+        if (!tree_has(ap_conftree, m->vhost, "DBDriver", ptemp)
+            && !(m->vhost && tree_has(ap_conftree, NULL, "DBDriver", ptemp))) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s: the hub at %s has no "
+                         "store: set DBDriver sqlite3 and DBDParams /path/to/ordersync.db in "
+                         "this server", where, path);
+            ok = 0;
+        }
+        if (!sc->sources || !sc->sources->nelts) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s: the hub at %s has no "
+                         "%s: declare at least one webshop", where, path, OS_DIR_SOURCE);
+            ok = 0;
+        }
+        for (j = 0; sc->sources && j < sc->sources->nelts; j++) {
+            const os_source_t *src = &APR_ARRAY_IDX(sc->sources, j, os_source_t);
+            const char *sw = apr_psprintf(ptemp, "%s:%d", src->defn_file, src->defn_line);
+            int k, l;
+            for (k = 0; k < src->nkeys; k++) {
+                ok &= check_secret(s, sw, apr_psprintf(ptemp, "%s %s: key", OS_DIR_SOURCE,
+                                   src->id), &src->keys[k], 16);
+            }
+            for (l = 0; l < j; l++) {
+                const os_source_t *o = &APR_ARRAY_IDX(sc->sources, l, os_source_t);
+                if (!strcmp(o->prefix, src->prefix)) {
+                    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s: sources '%s' "
+                                 "and '%s' have the same reference prefix '%s': their orders "
+                                 "could collide at the warehouse; give each a distinct prefix=",
+                                 sw, o->id, src->id, src->prefix);
+                    ok = 0;
+                }
+            }
+        }
+        ok &= check_secret(s, where, OS_DIR_ADMIN_KEY, &sc->admin_key, 16);
+        ok &= check_secret(s, where, OS_DIR_WEBHOOK_SECRET, &sc->webhook_secret, 16);
+    }
+    return ok ? OK : HTTP_INTERNAL_SERVER_ERROR;
+}

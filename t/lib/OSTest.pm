@@ -1,0 +1,128 @@
+package OSTest;
+# Helpers shared by mod_ordersync's Apache::Test files: the hub's URLs, the test keys,
+# JSON requests, and configtest runs of small generated configurations.
+use strict;
+use warnings;
+use Exporter 'import';
+use JSON::PP ();
+use File::Temp ();
+use Apache::Test ();
+use Apache::TestRequest ();
+use Apache::TestConfig ();
+
+our @EXPORT = qw(hub_url key req json_req decode problem_ok configtest expect_error_log
+                 read_file order_payload);
+
+my $JSON = JSON::PP->new->canonical->allow_nonref;
+
+sub vars { Apache::Test::vars() }
+
+sub hub_url { my $p = shift // ''; return "/ordersync$p" }
+
+sub read_file {
+    my $f = shift;
+    open my $fh, '<', $f or die "$f: $!";
+    local $/;
+    my $s = <$fh>;
+    return $s;
+}
+
+sub key {
+    my $name = shift;
+    my $k = read_file(vars()->{serverroot} . "/conf/keys/$name.key");
+    $k =~ s/\s+$//;
+    return $k;
+}
+
+# req(METHOD, full path, [headers], content): any method, including DELETE and PATCH
+sub req {
+    my ($method, $path, $headers, $content) = @_;
+    require HTTP::Request;
+    my $url = 'http://' . Apache::TestRequest::hostport() . $path;
+    my $r = HTTP::Request->new($method, $url, $headers || [], $content);
+    return Apache::TestRequest::user_agent()->request($r);
+}
+
+# json_req(METHOD, path, body (string or ref), key name or undef, extra headers...)
+sub json_req {
+    my ($method, $path, $body, $key, %h) = @_;
+    $body = $JSON->encode($body) if ref $body;
+    my @h;
+    push @h, Authorization => "Bearer " . key($key) if defined $key;
+    push @h, 'Content-Type' => 'application/json' if defined $body && !exists $h{'Content-Type'};
+    push @h, %h;
+    return req($method, hub_url($path), \@h, $body);
+}
+
+sub decode {
+    my $res = shift;
+    my $d = eval { $JSON->decode($res->content) };
+    return $d;
+}
+
+# Checks the RFC 9457 shape: content type, type URI, status member. Returns the document.
+sub problem_ok {
+    my ($res, $status, $slug) = @_;
+    my $d = decode($res) || {};
+    my $ok = $res->code == $status
+        && ($res->header('Content-Type') // '') eq 'application/problem+json'
+        && ($d->{type} // '') eq "urn:ordersync:problem:$slug"
+        && ($d->{status} // 0) == $status
+        && length($d->{title} // '') && length($d->{detail} // '');
+    Test::More::diag("got " . $res->code . " " . ($res->header('Content-Type') // '')
+                     . " " . $res->content) unless $ok;
+    return $ok ? $d : undef;
+}
+
+# Lines matching these patterns in the error log are expected by the running test.
+sub expect_error_log {
+    my $f = vars()->{t_logs} . "/expected_errors";
+    open my $fh, '>>', $f or die "$f: $!";
+    print $fh "$_\n" for @_;
+}
+
+# Runs `apache2 -t` on a small config made of the given body. Returns (exit code, output).
+sub configtest {
+    my ($body, %env) = @_;
+    my $v = vars();
+    my $dir = File::Temp::tempdir("cfgXXXX", DIR => $v->{t_logs}, CLEANUP => 1);
+    my $mods = '/usr/lib/apache2/modules';
+    my $mpm = $ENV{OS_TEST_MPM} || 'event';
+    my $so = $ENV{OS_TEST_SO} or die "OS_TEST_SO not set";
+    open my $fh, '>', "$dir/httpd.conf" or die $!;
+    print $fh <<"CONF";
+ServerRoot "$dir"
+ServerName 127.0.0.1
+Listen 127.0.0.1:1
+PidFile "$dir/httpd.pid"
+DefaultRuntimeDir "$dir"
+ErrorLog "$dir/error_log"
+LoadModule mpm_${mpm}_module $mods/mod_mpm_${mpm}.so
+LoadModule authz_core_module $mods/mod_authz_core.so
+CONF
+    $body =~ s/\@SO\@/$so/g;
+    $body =~ s/\@DIR\@/$dir/g;
+    $body =~ s/\@KEYS\@/$v->{serverroot}\/conf\/keys/g;
+    print $fh $body;
+    close $fh;
+    local @ENV{keys %env} = values %env;
+    my $out = `/usr/sbin/apache2 -t -f $dir/httpd.conf 2>&1`;
+    return ($? >> 8, $out);
+}
+
+sub order_payload {
+    my (%over) = @_;
+    my $p = {
+        reference => 'T-1', source_id => 'demo', status => 0, type => 0, currency => 'EUR',
+        created_at => '2026-11-20 10:00:00',
+        shipping_firstname => 'Ada', shipping_lastname => 'Lovelace',
+        shipping_street => 'Keizersgracht', shipping_housenumber => '12',
+        shipping_postcode => '1015 CX', shipping_city => 'Amsterdam', shipping_country => 'NL',
+        items => [ { sku => 'SKU-1', description => 'Widget', qty => 2, unit_price => '9.95' } ],
+    };
+    $p->{$_} = $over{$_} for keys %over;
+    delete $p->{$_} for grep { !defined $over{$_} && exists $over{$_} } keys %over;
+    return $p;
+}
+
+1;
