@@ -390,9 +390,10 @@ os_json_t *os_json_array(apr_pool_t *p) { return new_node(p, OS_JSON_ARRAY); }
 static void reserve(apr_pool_t *p, os_json_t *c)
 {
     apr_size_t ncap;
-    if (c->count < c->cap)
+    /* a hand-made object may lack key_lens: reallocate so os_json_add can fill them */
+    if (c->count < c->cap && (c->type != OS_JSON_OBJECT || c->key_lens))
         return;
-    ncap = c->cap ? c->cap * 2 : 8;
+    ncap = c->cap > c->count ? c->cap : c->count ? c->count * 2 : 8;
     {
         os_json_t **nv = apr_palloc(p, sizeof(*nv) * ncap);
         if (c->count)

@@ -1,0 +1,918 @@
+/* os_order.c: validation and normalisation of the Demand payload.
+ *
+ * Documented normalisations (the Demand document's own example relies on these habits):
+ *
+ * 1. Numbers sent as strings. Integer fields (status, type, flag_partial, priority,
+ *    allocation_type) accept a JSON integer or a string holding one ("0"); decimal fields
+ *    (cod_amount, weight, unit_price, qty, cost) accept a JSON number or a string matching
+ *    ^-?[0-9]+(\.[0-9]+)?$ ("50.00"). No exponents, and no conversion through floating point
+ *    ever: the decimal text is kept exactly, with only redundant leading zeros of the integer
+ *    part removed ("050.5" -> 50.5) and the sign of a zero dropped ("-0.00" -> 0.00) so that
+ *    it is a valid JSON number. In the normalised payload decimals are JSON numbers with that
+ *    text ("50.00" -> 50.00) and integers are JSON integers ("0" -> 0).
+ * 2. "" and null mean "not set" for every optional field ("flag_partial": "" is absent).
+ *    For a required field they are a "required" violation, as is a string of only blanks.
+ * 3. shipping_street_full / billing_street_full stand in for street + housenumber
+ *    (+ housenumber_ext). Split rule: trim; the house number is the LAST whitespace-separated
+ *    token that starts with a digit and has something before it, skipping a token that
+ *    directly follows a lone separator token ("-" or "/": in "Hauptstr. 5 / 2" the 2 belongs
+ *    to the extension). Its leading digits are the house number; what precedes the token is
+ *    the street (trailing commas dropped); the rest of the token after the digits plus any
+ *    following tokens form housenumber_ext, minus one leading '-' or '/'
+ *    ("Main Street 12a" -> "Main Street", "12", "a"; "Hauptstr. 5 / 2" -> "Hauptstr.", "5",
+ *    "2"). Failing that, a leading number is taken ("450 Wallstreet" -> "Wallstreet", "450").
+ *    Failing that: violation "street_full". Explicit street / housenumber / housenumber_ext
+ *    fields, when given, win over the split. The *_street_full value itself is kept in the
+ *    normalised payload beside the split fields.
+ * 4. The printed nested items form "items": [[ {...} ]]: an element of items that is itself
+ *    an array is flattened one level (its objects become items; violation paths keep the
+ *    original position, "$.items[0][1].qty").
+ * 5. Top-level shipping_method is the field shipping_ + method (no unknown_field).
+ * 6. Case: currency and country codes are upper-cased ("usd" -> "USD", "nl" -> "NL").
+ * 7. customer_id and items[].reference accept a JSON integer, kept as its text ("1").
+ *    items[].is_kit accepts true/false, 0/1, "0"/"1", "true"/"false" and becomes a boolean.
+ * 8. Passthrough objects (options, custom_options, packing) are copied unchanged, keys
+ *    beginning with "@" included; they are only checked for being objects (and
+ *    packing.additional_labels for being an array of objects).
+ *
+ * The normalised payload lists fields in the Demand document's order with unset fields
+ * left out (status and priority are always present); the canonical form is that tree
+ * serialised with sorted keys and no whitespace, so key order and "0" versus 0 in the
+ * input do not change the digest.
+ *
+ * Note: the Demand document names no billing_method, so it is an unknown field.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_lib.h>
+#include <apr_sha1.h>
+#include <apr_strings.h>
+
+#include "os_order.h"
+
+/* ISO 3166-1 alpha-2, every officially assigned code (249), sorted for bsearch. */
+static const char os_countries[][3] = {
+    "AD","AE","AF","AG","AI","AL","AM","AO","AQ","AR","AS","AT","AU","AW","AX","AZ",
+    "BA","BB","BD","BE","BF","BG","BH","BI","BJ","BL","BM","BN","BO","BQ","BR","BS",
+    "BT","BV","BW","BY","BZ","CA","CC","CD","CF","CG","CH","CI","CK","CL","CM","CN",
+    "CO","CR","CU","CV","CW","CX","CY","CZ","DE","DJ","DK","DM","DO","DZ","EC","EE",
+    "EG","EH","ER","ES","ET","FI","FJ","FK","FM","FO","FR","GA","GB","GD","GE","GF",
+    "GG","GH","GI","GL","GM","GN","GP","GQ","GR","GS","GT","GU","GW","GY","HK","HM",
+    "HN","HR","HT","HU","ID","IE","IL","IM","IN","IO","IQ","IR","IS","IT","JE","JM",
+    "JO","JP","KE","KG","KH","KI","KM","KN","KP","KR","KW","KY","KZ","LA","LB","LC",
+    "LI","LK","LR","LS","LT","LU","LV","LY","MA","MC","MD","ME","MF","MG","MH","MK",
+    "ML","MM","MN","MO","MP","MQ","MR","MS","MT","MU","MV","MW","MX","MY","MZ","NA",
+    "NC","NE","NF","NG","NI","NL","NO","NP","NR","NU","NZ","OM","PA","PE","PF","PG",
+    "PH","PK","PL","PM","PN","PR","PS","PT","PW","PY","QA","RE","RO","RS","RU","RW",
+    "SA","SB","SC","SD","SE","SG","SH","SI","SJ","SK","SL","SM","SN","SO","SR","SS",
+    "ST","SV","SX","SY","SZ","TC","TD","TF","TG","TH","TJ","TK","TL","TM","TN","TO",
+    "TR","TT","TV","TW","TZ","UA","UG","UM","US","UY","UZ","VA","VC","VE","VG","VI",
+    "VN","VU","WF","WS","YE","YT","ZA","ZM","ZW"
+};
+
+static int country_cmp(const void *k, const void *e)
+{
+    return strncmp(k, e, 2);
+}
+
+int os_order_country_known(const char *code)
+{
+    if (!code || strlen(code) != 2)
+        return 0;
+    return bsearch(code, os_countries, sizeof(os_countries) / sizeof(os_countries[0]),
+                   sizeof(os_countries[0]), country_cmp) != NULL;
+}
+
+/* Field names, in the Demand document's order: the normalised payload follows it. */
+static const char *const os_top_fields[] = {
+    "reference", "source_id", "status", "type", "flag_partial", "priority", "cod_amount",
+    "currency", "delivery_at", "created_at", "customer_id", "options", "items", NULL
+};
+static const char *const os_addr_fields[] = {
+    "firstname", "lastname", "street_full", "street", "housenumber", "postcode", "city",
+    "country", "company", "housenumber_ext", "region", "phone", "email", "method", NULL
+};
+static const char *const os_item_fields[] = {
+    "sku", "description", "weight", "reference", "unit_price", "qty", "custom_options",
+    "allocation_type", "cost", "packing", "is_kit", NULL
+};
+
+static int in_list(const char *const *list, const char *s)
+{
+    for (; *list; list++)
+        if (!strcmp(*list, s))
+            return 1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- violations */
+
+typedef struct {
+    apr_pool_t *p;
+    apr_size_t max_items, max_string;
+    apr_array_header_t *viol;
+    int nviol;
+} os_vctx_t;
+
+/* The field as a reader names it: the path without its "$." root. */
+static const char *field_name(const char *path)
+{
+    if (path[0] == '$' && path[1] == '.')
+        return path + 2;
+    if (path[0] == '$' && path[1] == '\0')
+        return "payload";
+    return path + (path[0] == '$');
+}
+
+static void violate(os_vctx_t *c, const char *path, const char *rule, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void violate(os_vctx_t *c, const char *path, const char *rule, const char *fmt, ...)
+{
+    os_violation_t *v = apr_array_push(c->viol);
+    va_list ap;
+    va_start(ap, fmt);
+    v->path = path;
+    v->rule = rule;
+    v->message = apr_pstrcat(c->p, field_name(path), " ", apr_pvsprintf(c->p, fmt, ap), NULL);
+    va_end(ap);
+    c->nviol++;
+}
+
+/* The offending value as it appeared, short enough for a message. */
+static const char *got(apr_pool_t *p, const os_json_t *v)
+{
+    switch (v->type) {
+    case OS_JSON_NULL:   return "null";
+    case OS_JSON_TRUE:   return "true";
+    case OS_JSON_FALSE:  return "false";
+    case OS_JSON_OBJECT: return "an object";
+    case OS_JSON_ARRAY:  return "an array";
+    case OS_JSON_NUMBER:
+        return v->len > 40 ? apr_psprintf(p, "%.40s...", v->str) : v->str;
+    case OS_JSON_STRING: {
+        os_json_t s = *v;
+        const char *q;
+        if (s.len > 40) {
+            /* cut on a character boundary so the message stays UTF-8 */
+            apr_size_t n = 40;
+            while (n > 0 && ((unsigned char)s.str[n] & 0xC0) == 0x80)
+                n--;
+            s.len = n;
+        }
+        q = os_json_serialize(p, &s, 0, 0, NULL);
+        return s.len < v->len ? apr_pstrcat(p, q, "...", NULL) : q;
+    }
+    }
+    return "?";
+}
+
+static const char *path_key(apr_pool_t *p, const char *parent, const char *key)
+{
+    const char *k;
+    int plain = (*key != '\0');
+    for (k = key; *k; k++) {
+        if (!(apr_isalnum(*k) || *k == '_' || *k == '@' || *k == '-'))
+            plain = 0;
+    }
+    if (plain)
+        return apr_pstrcat(p, parent, ".", key, NULL);
+    return apr_pstrcat(p, parent, "[", os_json_serialize(p, os_json_string(p, key), 0, 0, NULL),
+                       "]", NULL);
+}
+
+static int is_unset(const os_json_t *v)
+{
+    return !v || v->type == OS_JSON_NULL || (v->type == OS_JSON_STRING && v->len == 0);
+}
+
+static int is_blank(const os_json_t *v)
+{
+    for (apr_size_t i = 0; i < v->len; i++)
+        if (!apr_isspace(v->str[i]))
+            return 0;
+    return 1;
+}
+
+static apr_size_t utf8_chars(const char *s, apr_size_t len)
+{
+    apr_size_t n = 0;
+    for (apr_size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+/* ---------------------------------------------------------------- scalar rules */
+
+enum { OS_STR_PLAIN = 0, OS_STR_IDENT = 1 };
+
+/* A string field. Returns the value, or NULL when unset or invalid (violation appended). */
+static const char *want_string(os_vctx_t *c, const char *path, const os_json_t *v,
+                               int required, int kind)
+{
+    if (is_unset(v)) {
+        if (required)
+            violate(c, path, "required", "is required");
+        return NULL;
+    }
+    if (v->type != OS_JSON_STRING) {
+        violate(c, path, "type", "must be a string, got %s", got(c->p, v));
+        return NULL;
+    }
+    if (v->len > c->max_string) {
+        violate(c, path, "max_length", "must be at most %" APR_SIZE_T_FMT " bytes long, got %"
+                APR_SIZE_T_FMT, c->max_string, v->len);
+        return NULL;
+    }
+    if (memchr(v->str, '\0', v->len)) {
+        violate(c, path, "format", "must not contain a NUL character");
+        return NULL;
+    }
+    if (required && is_blank(v)) {
+        violate(c, path, "required", "is required, got only blanks");
+        return NULL;
+    }
+    if (kind == OS_STR_IDENT) {
+        apr_size_t n = utf8_chars(v->str, v->len);
+        for (apr_size_t i = 0; i < v->len; i++) {
+            unsigned char ch = (unsigned char)v->str[i];
+            if (ch < 0x20 || ch == 0x7f) {
+                violate(c, path, "format", "must not contain control characters, got %s",
+                        got(c->p, v));
+                return NULL;
+            }
+        }
+        if (n > OS_ORDER_MAX_REFERENCE) {
+            violate(c, path, "max_length", "must be at most %d characters long, got %"
+                    APR_SIZE_T_FMT, OS_ORDER_MAX_REFERENCE, n);
+            return NULL;
+        }
+    }
+    return v->str;
+}
+
+static int integer_text(const char *s, apr_size_t len)
+{
+    apr_size_t i = (len && s[0] == '-');
+    if (i == len)
+        return 0;
+    for (; i < len; i++)
+        if (!apr_isdigit(s[i]))
+            return 0;
+    return 1;
+}
+
+/* A string, or a JSON integer turned into its text (customer_id, items[].reference). */
+static const char *want_string_or_int(os_vctx_t *c, const char *path, const os_json_t *v)
+{
+    if (v && v->type == OS_JSON_NUMBER) {
+        if (!integer_text(v->str, v->len)) {
+            violate(c, path, "type", "must be a string or an integer, got %s", got(c->p, v));
+            return NULL;
+        }
+        return v->str;
+    }
+    if (v && v->type != OS_JSON_STRING && !is_unset(v)) {
+        violate(c, path, "type", "must be a string or an integer, got %s", got(c->p, v));
+        return NULL;
+    }
+    return want_string(c, path, v, 0, OS_STR_PLAIN);
+}
+
+/* Parses -?[0-9]+ into *out without overflow. */
+static int parse_int64(const char *s, apr_size_t len, apr_int64_t *out)
+{
+    apr_size_t i = 0;
+    int neg = 0;
+    apr_uint64_t acc = 0, limit;
+    if (!integer_text(s, len))
+        return 0;
+    if (s[0] == '-') {
+        neg = 1;
+        i = 1;
+    }
+    limit = neg ? (apr_uint64_t)APR_INT64_MAX + 1 : (apr_uint64_t)APR_INT64_MAX;
+    for (; i < len; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (acc > (limit - d) / 10)
+            return 0;
+        acc = acc * 10 + d;
+    }
+    *out = neg ? (apr_int64_t)(0 - acc) : (apr_int64_t)acc;
+    return 1;
+}
+
+/* An integer field, optionally restricted to an enumeration. Returns 1 and sets *out when
+ * given and valid, 0 when unset, -1 when invalid (violation appended). */
+static int want_int(os_vctx_t *c, const char *path, const os_json_t *v, int required,
+                    const int *allowed, const char *allowed_text, apr_int64_t *out)
+{
+    if (is_unset(v)) {
+        if (required)
+            violate(c, path, "required", "is required");
+        return 0;
+    }
+    if ((v->type != OS_JSON_NUMBER && v->type != OS_JSON_STRING)
+        || !integer_text(v->str, v->len)) {
+        violate(c, path, "type", "must be an integer, got %s", got(c->p, v));
+        return -1;
+    }
+    if (!parse_int64(v->str, v->len, out)) {
+        violate(c, path, "type", "must be an integer within 64 bits, got %s", got(c->p, v));
+        return -1;
+    }
+    if (allowed) {
+        for (const int *a = allowed; *a >= 0; a++)
+            if (*out == *a)
+                return 1;
+        violate(c, path, "enum", "must be one of %s, got %s", allowed_text, got(c->p, v));
+        return -1;
+    }
+    return 1;
+}
+
+enum { OS_DEC_ANY, OS_DEC_NONNEG, OS_DEC_POSITIVE };
+
+/* A decimal field. Returns its normalised text, or NULL when unset or invalid. The text
+ * never passes through a double: an amount is exactly what the shop sent. */
+static const char *want_decimal(os_vctx_t *c, const char *path, const os_json_t *v,
+                                int required, int bound)
+{
+    const char *s, *digits, *dot;
+    apr_size_t len, i;
+    int neg, zero = 1;
+
+    if (is_unset(v)) {
+        if (required)
+            violate(c, path, "required", "is required");
+        return NULL;
+    }
+    if (v->type != OS_JSON_NUMBER && v->type != OS_JSON_STRING) {
+        violate(c, path, "type", "must be a number, got %s", got(c->p, v));
+        return NULL;
+    }
+    s = v->str;
+    len = v->len;
+    neg = (len && s[0] == '-');
+    i = (apr_size_t)neg;
+    digits = s + i;
+    dot = NULL;
+    if (i == len || !apr_isdigit(s[i]))
+        goto bad;
+    for (; i < len; i++) {
+        if (apr_isdigit(s[i])) {
+            if (s[i] != '0')
+                zero = 0;
+        }
+        else if (s[i] == '.' && !dot && i + 1 < len)
+            dot = s + i;
+        else
+            goto bad;
+    }
+    if (dot && !apr_isdigit(dot[1]))
+        goto bad;
+
+    if (bound == OS_DEC_POSITIVE && (neg || zero)) {
+        violate(c, path, "min", "must be a number above 0, got %s", got(c->p, v));
+        return NULL;
+    }
+    if (bound == OS_DEC_NONNEG && neg && !zero) {
+        violate(c, path, "min", "must be a number of 0 or more, got %s", got(c->p, v));
+        return NULL;
+    }
+    /* JSON numbers cannot carry leading zeros, and -0 would make two spellings of zero */
+    while (digits[0] == '0' && apr_isdigit(digits[1]))
+        digits++;
+    if (neg && !zero)
+        return apr_pstrcat(c->p, "-", apr_pstrmemdup(c->p, digits, (s + len) - digits), NULL);
+    return apr_pstrmemdup(c->p, digits, (s + len) - digits);
+
+bad:
+    violate(c, path, "decimal", "must be a decimal number like 12 or 12.50 (no exponent), got %s",
+            got(c->p, v));
+    return NULL;
+}
+
+static int two(const char *s) { return (s[0] - '0') * 10 + (s[1] - '0'); }
+
+int os_order_datetime_valid(const char *s)
+{
+    static const char shape[] = "dddd-dd-dd dd:dd:dd";
+    static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int y, m, d, dim;
+    if (!s || strlen(s) != sizeof(shape) - 1)
+        return 0;
+    for (int i = 0; shape[i]; i++) {
+        if (shape[i] == 'd' ? !apr_isdigit(s[i]) : s[i] != shape[i])
+            return 0;
+    }
+    y = two(s) * 100 + two(s + 2);
+    m = two(s + 5);
+    d = two(s + 8);
+    if (y < 1 || m < 1 || m > 12 || d < 1)
+        return 0;
+    dim = mdays[m - 1];
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        dim = 29;
+    return d <= dim && two(s + 11) <= 23 && two(s + 14) <= 59 && two(s + 17) <= 59;
+}
+
+static const char *want_datetime(os_vctx_t *c, const char *path, const os_json_t *v)
+{
+    const char *s = want_string(c, path, v, 0, OS_STR_PLAIN);
+    if (s && !os_order_datetime_valid(s)) {
+        violate(c, path, "format", "must be a real date and time as Y-m-d H:i:s "
+                "(e.g. \"2019-04-18 08:47:25\"), got %s", got(c->p, v));
+        return NULL;
+    }
+    return s;
+}
+
+/* Upper-cases an all-letter code of exactly n characters; NULL when it is not one. */
+static char *letters_upper(apr_pool_t *p, const os_json_t *v, apr_size_t n)
+{
+    char *u;
+    if (v->len != n)
+        return NULL;
+    u = apr_pstrmemdup(p, v->str, n);
+    for (apr_size_t i = 0; i < n; i++) {
+        if (!((u[i] >= 'A' && u[i] <= 'Z') || (u[i] >= 'a' && u[i] <= 'z')))
+            return NULL;
+        u[i] = (char)apr_toupper(u[i]);
+    }
+    return u;
+}
+
+static const char *want_currency(os_vctx_t *c, const char *path, const os_json_t *v)
+{
+    const char *u;
+    if (!want_string(c, path, v, 1, OS_STR_PLAIN))
+        return NULL;
+    if (!(u = letters_upper(c->p, v, 3))) {
+        violate(c, path, "currency", "must be an ISO 4217 code of 3 letters (e.g. \"EUR\"), "
+                "got %s", got(c->p, v));
+        return NULL;
+    }
+    return u;
+}
+
+static const char *want_country(os_vctx_t *c, const char *path, const os_json_t *v,
+                                int required)
+{
+    const char *u;
+    if (!want_string(c, path, v, required, OS_STR_PLAIN))
+        return NULL;
+    if (!(u = letters_upper(c->p, v, 2)) || !os_order_country_known(u)) {
+        violate(c, path, "country", "must be an assigned ISO 3166-1 alpha-2 country code "
+                "(e.g. \"NL\"), got %s", got(c->p, v));
+        return NULL;
+    }
+    return u;
+}
+
+static const char *want_email(os_vctx_t *c, const char *path, const os_json_t *v)
+{
+    const char *s = want_string(c, path, v, 0, OS_STR_PLAIN);
+    const char *at, *dot;
+    int okay;
+    if (!s)
+        return NULL;
+    at = strchr(s, '@');
+    okay = at && at != s && !strchr(at + 1, '@');
+    if (okay) {
+        dot = strchr(at + 1, '.');
+        okay = dot && dot != at + 1 && dot[1] != '\0' && s[strlen(s) - 1] != '.';
+    }
+    for (const char *k = s; okay && *k; k++)
+        if (apr_isspace(*k))
+            okay = 0;
+    if (!okay) {
+        violate(c, path, "email", "must be an e-mail address (name@domain.tld), got %s",
+                got(c->p, v));
+        return NULL;
+    }
+    return s;
+}
+
+/* Passthrough object: copied unchanged. Returns NULL when unset or invalid. */
+static os_json_t *want_object(os_vctx_t *c, const char *path, const os_json_t *v)
+{
+    if (is_unset(v))
+        return NULL;
+    if (v->type != OS_JSON_OBJECT) {
+        violate(c, path, "type", "must be an object, got %s", got(c->p, v));
+        return NULL;
+    }
+    return os_json_copy(c->p, v);
+}
+
+/* ---------------------------------------------------------------- street split */
+
+typedef struct { apr_size_t start, end; } os_tok_t;
+
+static int sep_token(const char *s, os_tok_t t)
+{
+    for (apr_size_t i = t.start; i < t.end; i++)
+        if (s[i] != '-' && s[i] != '/')
+            return 0;
+    return 1;
+}
+
+static const char *trimmed(apr_pool_t *p, const char *s, apr_size_t start, apr_size_t end,
+                           const char *strip_tail)
+{
+    while (start < end && apr_isspace(s[start]))
+        start++;
+    while (end > start && (apr_isspace(s[end - 1]) || (strip_tail && strchr(strip_tail, s[end - 1]))))
+        end--;
+    return apr_pstrmemdup(p, s + start, end - start);
+}
+
+/* The extension: what follows the house number's digits, minus one leading separator. */
+static const char *extension(apr_pool_t *p, const char *s, apr_size_t start, apr_size_t end)
+{
+    const char *e = trimmed(p, s, start, end, NULL);
+    if (*e == '-' || *e == '/')
+        e = trimmed(p, e, 1, strlen(e), NULL);
+    return *e ? e : NULL;
+}
+
+apr_status_t os_order_split_street(apr_pool_t *p, const char *full, const char **street,
+                                   const char **number, const char **ext)
+{
+    apr_size_t len, i = 0, ntok = 0, nd;
+    os_tok_t *tok;
+    long k;
+
+    *street = *number = *ext = NULL;
+    if (!full)
+        return APR_EINVAL;
+    len = strlen(full);
+    tok = apr_palloc(p, sizeof(*tok) * (len / 2 + 1));
+    while (i < len) {
+        while (i < len && apr_isspace(full[i]))
+            i++;
+        if (i == len)
+            break;
+        tok[ntok].start = i;
+        while (i < len && !apr_isspace(full[i]))
+            i++;
+        tok[ntok++].end = i;
+    }
+    if (ntok == 0)
+        return APR_EINVAL;
+
+    for (k = (long)ntok - 1; k >= 1; k--) {
+        if (!apr_isdigit(full[tok[k].start]))
+            continue;
+        if (sep_token(full, tok[k - 1]))
+            continue;
+        for (nd = 0; apr_isdigit(full[tok[k].start + nd]); nd++)
+            ;
+        *street = trimmed(p, full, 0, tok[k].start, ",");
+        if (!**street)
+            continue;
+        *number = apr_pstrmemdup(p, full + tok[k].start, nd);
+        *ext = extension(p, full, tok[k].start + nd, len);
+        return APR_SUCCESS;
+    }
+
+    /* house number first, as in "450 Wallstreet" */
+    if (apr_isdigit(full[tok[0].start]) && ntok > 1) {
+        for (nd = 0; apr_isdigit(full[tok[0].start + nd]); nd++)
+            ;
+        *number = apr_pstrmemdup(p, full + tok[0].start, nd);
+        *ext = extension(p, full, tok[0].start + nd, tok[0].end);
+        *street = trimmed(p, full, tok[1].start, len, ",");
+        if (**street)
+            return APR_SUCCESS;
+    }
+    *street = *number = *ext = NULL;
+    return APR_EINVAL;
+}
+
+/* ---------------------------------------------------------------- address */
+
+static void put_str(apr_pool_t *p, os_json_t *obj, const char *key, const char *v)
+{
+    if (v)
+        os_json_add(p, obj, key, os_json_string(p, v));
+}
+
+static void address(os_vctx_t *c, const os_json_t *in, os_json_t *out, const char *prefix,
+                    int required)
+{
+    apr_pool_t *p = c->p;
+    const char *f[14] = { 0 };   /* indexed like os_addr_fields */
+    const char *split_street = NULL, *split_number = NULL, *split_ext = NULL;
+    int split_failed = 0;
+#define A_PATH(name) apr_pstrcat(p, "$.", prefix, "_", name, NULL)
+#define A_VAL(name) os_json_get(in, apr_pstrcat(p, prefix, "_", name, NULL))
+
+    f[0] = want_string(c, A_PATH("firstname"), A_VAL("firstname"), required, OS_STR_PLAIN);
+    f[1] = want_string(c, A_PATH("lastname"), A_VAL("lastname"), required, OS_STR_PLAIN);
+    f[2] = want_string(c, A_PATH("street_full"), A_VAL("street_full"), 0, OS_STR_PLAIN);
+    f[3] = want_string(c, A_PATH("street"), A_VAL("street"), 0, OS_STR_PLAIN);
+    f[4] = want_string(c, A_PATH("housenumber"), A_VAL("housenumber"), 0, OS_STR_PLAIN);
+    f[5] = want_string(c, A_PATH("postcode"), A_VAL("postcode"), required, OS_STR_PLAIN);
+    f[6] = want_string(c, A_PATH("city"), A_VAL("city"), required, OS_STR_PLAIN);
+    f[7] = want_country(c, A_PATH("country"), A_VAL("country"), required);
+    f[8] = want_string(c, A_PATH("company"), A_VAL("company"), 0, OS_STR_PLAIN);
+    f[9] = want_string(c, A_PATH("housenumber_ext"), A_VAL("housenumber_ext"), 0, OS_STR_PLAIN);
+    f[10] = want_string(c, A_PATH("region"), A_VAL("region"), 0, OS_STR_PLAIN);
+    f[11] = want_string(c, A_PATH("phone"), A_VAL("phone"), 0, OS_STR_PLAIN);
+    f[12] = want_email(c, A_PATH("email"), A_VAL("email"));
+    if (!strcmp(prefix, "shipping"))
+        f[13] = want_string(c, A_PATH("method"), A_VAL("method"), 0, OS_STR_PLAIN);
+
+    /* explicit fields win, so the split only matters when one of them is missing */
+    if (f[2] && (!f[3] || !f[4])) {
+        if (os_order_split_street(p, f[2], &split_street, &split_number, &split_ext)
+            == APR_SUCCESS) {
+            if (!f[3])
+                f[3] = split_street;
+            if (!f[4])
+                f[4] = split_number;
+            if (!f[9])
+                f[9] = split_ext;
+        }
+        else {
+            split_failed = 1;
+            violate(c, A_PATH("street_full"), "street_full", "must be a street followed by a "
+                    "house number (e.g. \"Main Street 12a\"), got %s",
+                    got(p, A_VAL("street_full")));
+        }
+    }
+    if (required && !split_failed) {
+        if (!f[3] && is_unset(A_VAL("street")))
+            violate(c, A_PATH("street"), "required", "is required (or give %s_street_full)",
+                    prefix);
+        if (!f[4] && is_unset(A_VAL("housenumber")))
+            violate(c, A_PATH("housenumber"), "required", "is required (or give "
+                    "%s_street_full)", prefix);
+    }
+    for (int i = 0; os_addr_fields[i]; i++)
+        put_str(p, out, apr_pstrcat(p, prefix, "_", os_addr_fields[i], NULL), f[i]);
+#undef A_PATH
+#undef A_VAL
+}
+
+/* ---------------------------------------------------------------- items */
+
+static const int os_alloc_types[] = { 1, 2, 3, -1 };
+
+static void unknown_fields(os_vctx_t *c, const os_json_t *obj, const char *parent,
+                           int (*known)(const char *))
+{
+    for (apr_size_t i = 0; i < obj->count; i++) {
+        const char *k = obj->keys[i];
+        if ((obj->key_lens && obj->key_lens[i] != strlen(k)) || !known(k))
+            violate(c, path_key(c->p, parent, k), "unknown_field", "is not a field of the "
+                    "Demand payload");
+    }
+}
+
+static int known_item_field(const char *k) { return in_list(os_item_fields, k); }
+
+static int want_bool(os_vctx_t *c, const char *path, const os_json_t *v, int *out)
+{
+    if (is_unset(v))
+        return 0;
+    if (v->type == OS_JSON_TRUE || v->type == OS_JSON_FALSE) {
+        *out = v->type == OS_JSON_TRUE;
+        return 1;
+    }
+    if ((v->type == OS_JSON_NUMBER || v->type == OS_JSON_STRING)
+        && (!strcmp(v->str, "0") || !strcmp(v->str, "1")) && v->len == 1) {
+        *out = v->str[0] == '1';
+        return 1;
+    }
+    if (v->type == OS_JSON_STRING && (!strcmp(v->str, "true") || !strcmp(v->str, "false"))
+        && v->len == strlen(v->str)) {
+        *out = v->str[0] == 't';
+        return 1;
+    }
+    violate(c, path, "type", "must be a boolean (true, false, 0 or 1), got %s", got(c->p, v));
+    return -1;
+}
+
+static os_json_t *item(os_vctx_t *c, const os_json_t *in, const char *path)
+{
+    apr_pool_t *p = c->p;
+    os_json_t *out = os_json_object(p);
+    const char *s;
+    apr_int64_t n;
+    int b;
+    os_json_t *o;
+#define I_PATH(name) apr_pstrcat(p, path, ".", name, NULL)
+
+    unknown_fields(c, in, path, known_item_field);
+    put_str(p, out, "sku", want_string(c, I_PATH("sku"), os_json_get(in, "sku"), 1,
+                                       OS_STR_PLAIN));
+    put_str(p, out, "description", want_string(c, I_PATH("description"),
+                                               os_json_get(in, "description"), 0, OS_STR_PLAIN));
+    if ((s = want_decimal(c, I_PATH("weight"), os_json_get(in, "weight"), 0, OS_DEC_NONNEG)))
+        os_json_add(p, out, "weight", os_json_number(p, s));
+    put_str(p, out, "reference", want_string_or_int(c, I_PATH("reference"),
+                                                    os_json_get(in, "reference")));
+    if ((s = want_decimal(c, I_PATH("unit_price"), os_json_get(in, "unit_price"), 0, OS_DEC_ANY)))
+        os_json_add(p, out, "unit_price", os_json_number(p, s));
+    if ((s = want_decimal(c, I_PATH("qty"), os_json_get(in, "qty"), 1, OS_DEC_POSITIVE)))
+        os_json_add(p, out, "qty", os_json_number(p, s));
+    if ((o = want_object(c, I_PATH("custom_options"), os_json_get(in, "custom_options"))))
+        os_json_add(p, out, "custom_options", o);
+    if (want_int(c, I_PATH("allocation_type"), os_json_get(in, "allocation_type"), 0,
+                 os_alloc_types, "1 (reservation), 2 (direct), 3 (kit)", &n) == 1)
+        os_json_add(p, out, "allocation_type", os_json_int(p, n));
+    if ((s = want_decimal(c, I_PATH("cost"), os_json_get(in, "cost"), 0, OS_DEC_NONNEG)))
+        os_json_add(p, out, "cost", os_json_number(p, s));
+    if ((o = want_object(c, I_PATH("packing"), os_json_get(in, "packing")))) {
+        const os_json_t *labels = os_json_get(o, "additional_labels");
+        const char *lpath = I_PATH("packing.additional_labels");
+        if (!is_unset(labels) && labels->type != OS_JSON_ARRAY)
+            violate(c, lpath, "type", "must be an array of objects, got %s", got(p, labels));
+        else if (!is_unset(labels)) {
+            for (apr_size_t i = 0; i < labels->count; i++)
+                if (labels->vals[i]->type != OS_JSON_OBJECT)
+                    violate(c, apr_psprintf(p, "%s[%" APR_SIZE_T_FMT "]", lpath, i), "type",
+                            "must be an object, got %s", got(p, labels->vals[i]));
+        }
+        os_json_add(p, out, "packing", o);
+    }
+    if (want_bool(c, I_PATH("is_kit"), os_json_get(in, "is_kit"), &b) == 1)
+        os_json_add(p, out, "is_kit", os_json_bool(p, b));
+    return out;
+#undef I_PATH
+}
+
+static os_json_t *items(os_vctx_t *c, const os_json_t *v, apr_size_t *count)
+{
+    apr_pool_t *p = c->p;
+    os_json_t *out = os_json_array(p);
+    apr_size_t seen = 0;
+    int too_many = 0;
+
+    *count = 0;
+    if (is_unset(v)) {
+        violate(c, "$.items", "required", "is required (at least one item)");
+        return out;
+    }
+    if (v->type != OS_JSON_ARRAY) {
+        violate(c, "$.items", "type", "must be an array of items, got %s", got(p, v));
+        return out;
+    }
+    for (apr_size_t i = 0; i < v->count; i++) {
+        const os_json_t *e = v->vals[i];
+        const char *epath = apr_psprintf(p, "$.items[%" APR_SIZE_T_FMT "]", i);
+        /* one level of nesting is the printed example's [[ {...} ]] form */
+        apr_size_t n = e->type == OS_JSON_ARRAY ? e->count : 1;
+        for (apr_size_t j = 0; j < n; j++) {
+            const os_json_t *it = e->type == OS_JSON_ARRAY ? e->vals[j] : e;
+            const char *ipath = e->type == OS_JSON_ARRAY
+                ? apr_psprintf(p, "%s[%" APR_SIZE_T_FMT "]", epath, j) : epath;
+            if (it->type != OS_JSON_OBJECT) {
+                violate(c, ipath, "type", "must be an item object, got %s", got(p, it));
+                continue;
+            }
+            /* past the limit, count but do not validate: the order is refused anyway and
+             * a huge list should not produce a huge list of violations */
+            if (++seen > c->max_items) {
+                too_many = 1;
+                continue;
+            }
+            os_json_push(p, out, item(c, it, ipath));
+        }
+    }
+    *count = seen;
+    if (too_many)
+        violate(c, "$.items", "max_items", "must hold at most %" APR_SIZE_T_FMT " items, got %"
+                APR_SIZE_T_FMT, c->max_items, seen);
+    else if (seen == 0 && v->count == 0)
+        violate(c, "$.items", "min", "must hold at least one item");
+    else if (seen == 0)
+        violate(c, "$.items", "min", "must hold at least one item object");
+    return out;
+}
+
+/* ---------------------------------------------------------------- the order */
+
+static int known_top_field(const char *k)
+{
+    const char *suffix = NULL;
+    if (in_list(os_top_fields, k))
+        return 1;
+    if (!strncmp(k, "shipping_", 9))
+        suffix = k + 9;
+    else if (!strncmp(k, "billing_", 8)) {
+        suffix = k + 8;
+        if (!strcmp(suffix, "method"))
+            return 0;
+    }
+    return suffix && in_list(os_addr_fields, suffix);
+}
+
+static const int os_statuses[] = { 0, 1, 8, 9, -1 };
+static const int os_types[] = { 0, 1, -1 };
+static const int os_flags[] = { 0, 1, 2, -1 };
+
+apr_status_t os_order_from_json(apr_pool_t *p, const os_json_t *in,
+                                const os_order_limits_t *lim, os_order_t **out,
+                                apr_array_header_t *violations)
+{
+    os_vctx_t c;
+    os_order_t *o;
+    os_json_t *pl, *opt, *its;
+    const char *s;
+    apr_int64_t n;
+    apr_sha1_ctx_t sha;
+    unsigned char dg[APR_SHA1_DIGESTSIZE];
+    char *hex;
+
+    c.p = p;
+    c.viol = violations;
+    c.nviol = 0;
+    c.max_items = lim && lim->max_items ? lim->max_items : OS_ORDER_DEFAULT_MAX_ITEMS;
+    c.max_string = lim && lim->max_string ? lim->max_string : OS_ORDER_DEFAULT_MAX_STRING;
+    *out = NULL;
+
+    if (!in || in->type != OS_JSON_OBJECT) {
+        violate(&c, "$", "type", "must be a JSON object, got %s",
+                in ? got(p, in) : "nothing");
+        return APR_EINVAL;
+    }
+    o = apr_pcalloc(p, sizeof(*o));
+    pl = os_json_object(p);
+    unknown_fields(&c, in, "$", known_top_field);
+
+    o->reference = want_string(&c, "$.reference", os_json_get(in, "reference"), 1, OS_STR_IDENT);
+    put_str(p, pl, "reference", o->reference);
+    o->source_id = want_string(&c, "$.source_id", os_json_get(in, "source_id"), 1, OS_STR_IDENT);
+    put_str(p, pl, "source_id", o->source_id);
+
+    o->status = 0;
+    if (want_int(&c, "$.status", os_json_get(in, "status"), 0, os_statuses,
+                 "0 (new), 1 (process), 8 (hold), 9 (cancel)", &n) == 1)
+        o->status = (int)n;
+    os_json_add(p, pl, "status", os_json_int(p, o->status));
+
+    o->type = 0;
+    if (want_int(&c, "$.type", os_json_get(in, "type"), 1, os_types,
+                 "0 (normal), 1 (POS)", &n) == 1) {
+        o->type = (int)n;
+        os_json_add(p, pl, "type", os_json_int(p, o->type));
+    }
+
+    o->flag_partial = -1;
+    if (want_int(&c, "$.flag_partial", os_json_get(in, "flag_partial"), 0, os_flags,
+                 "0 (ship complete), 1 (ship any allocated stock), 2 (ship allocated once)",
+                 &n) == 1) {
+        o->flag_partial = (int)n;
+        os_json_add(p, pl, "flag_partial", os_json_int(p, o->flag_partial));
+    }
+
+    o->priority = 0;
+    if (want_int(&c, "$.priority", os_json_get(in, "priority"), 0, NULL, NULL, &n) == 1)
+        o->priority = n;
+    os_json_add(p, pl, "priority", os_json_int(p, o->priority));
+
+    if ((s = want_decimal(&c, "$.cod_amount", os_json_get(in, "cod_amount"), 0, OS_DEC_NONNEG)))
+        os_json_add(p, pl, "cod_amount", os_json_number(p, s));
+
+    o->currency = want_currency(&c, "$.currency", os_json_get(in, "currency"));
+    put_str(p, pl, "currency", o->currency);
+
+    put_str(p, pl, "delivery_at", want_datetime(&c, "$.delivery_at", os_json_get(in, "delivery_at")));
+    put_str(p, pl, "created_at", want_datetime(&c, "$.created_at", os_json_get(in, "created_at")));
+    put_str(p, pl, "customer_id", want_string_or_int(&c, "$.customer_id",
+                                                     os_json_get(in, "customer_id")));
+    if ((opt = want_object(&c, "$.options", os_json_get(in, "options"))))
+        os_json_add(p, pl, "options", opt);
+
+    address(&c, in, pl, "shipping", 1);
+    address(&c, in, pl, "billing", 0);
+
+    its = items(&c, os_json_get(in, "items"), &o->item_count);
+    os_json_add(p, pl, "items", its);
+
+    if (c.nviol)
+        return APR_EINVAL;
+
+    o->payload = pl;
+    o->canonical = os_json_serialize(p, pl, 1, 0, &o->canonical_len);
+    apr_sha1_init(&sha);
+    apr_sha1_update_binary(&sha, (const unsigned char *)o->canonical,
+                           (unsigned int)o->canonical_len);
+    apr_sha1_final(dg, &sha);
+    hex = apr_palloc(p, APR_SHA1_DIGESTSIZE * 2 + 1);
+    for (int i = 0; i < APR_SHA1_DIGESTSIZE; i++) {
+        static const char xd[] = "0123456789abcdef";
+        hex[2 * i] = xd[dg[i] >> 4];
+        hex[2 * i + 1] = xd[dg[i] & 0xF];
+    }
+    hex[APR_SHA1_DIGESTSIZE * 2] = '\0';
+    o->digest = hex;
+    *out = o;
+    return APR_SUCCESS;
+}
