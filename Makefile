@@ -26,10 +26,11 @@ deps:
 
 $(SO): $(SRC) $(HDR) Makefile
 	@mkdir -p build/out
-	$(APXS) -c -o build/out/mod_ordersync.la -Iinclude $(addprefix -Wc$(comma),$(WFLAGS)) \
+	@echo "apxs -c -o build/out/mod_ordersync.la ... (log: build/out/apxs.log)"
+	@$(APXS) -c -o build/out/mod_ordersync.la -Iinclude $(addprefix -Wc$(comma),$(WFLAGS)) \
 	    $(addprefix -Wc$(comma),$(DEP_CFLAGS)) $(SRC) $(LIBS) >build/out/apxs.log 2>&1 \
 	    || { cat build/out/apxs.log; exit 1; }
-	@grep -E 'warning|error' build/out/apxs.log || true
+	@grep -E ': (warning|error):' build/out/apxs.log || true
 
 comma := ,
 

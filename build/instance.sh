@@ -4,7 +4,7 @@
 #   build/instance.sh start [PORT] | stop | reset | run [PORT] | status
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-var=$top/var
+var=${OS_VAR:-$top/var}   # OS_VAR lets benchmarks run their own instance beside the demo
 conf=$var/conf/httpd.conf
 pidfile=$var/run/httpd.pid
 so=$top/build/out/.libs/mod_ordersync.so

@@ -3,12 +3,19 @@
  * order model and JSON in the httpd-free core (os_*.c). */
 #include "mod_ordersync.h"
 #include "http_request.h"
+#include "mod_ordersync_store.h"
 
 static int os_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
-    (void)pconf; (void)plog; (void)ptemp;
-    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "ordersync: configured");
+    (void)plog; (void)ptemp;
+    /* optional functions are only retrievable from here on (not in register_hooks) */
+    os_store_post_config(pconf, s);
     return OK;
+}
+
+static void os_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    os_store_child_init(pchild, s);
 }
 
 static void os_register_hooks(apr_pool_t *p)
@@ -16,6 +23,8 @@ static void os_register_hooks(apr_pool_t *p)
     (void)p;
     ap_hook_check_config(os_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(os_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    static const char *const after_dbd[] = { "mod_dbd.c", NULL };
+    ap_hook_child_init(os_child_init, NULL, after_dbd, APR_HOOK_MIDDLE);
     ap_hook_handler(os_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

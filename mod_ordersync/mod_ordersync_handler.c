@@ -15,9 +15,9 @@ typedef struct {
 #define OS_MAX_PARAMS 4
 
 static const os_route_t ROUTES[] = {
-    { "POST", "/orders",                   NULL },
-    { "GET",  "/orders/*/*",               NULL },
-    { "POST", "/api/v1/order/enqueue",     NULL },
+    { "POST", "/orders",                   os_intake_orders },
+    { "GET",  "/orders/*/*",               os_order_status },
+    { "POST", "/api/v1/order/enqueue",     os_intake_enqueue },
     { "POST", "/webhooks/clougistic",      NULL },
     { "GET",  "/admin",                    NULL },
     { "GET",  "/admin/",                   NULL },
@@ -69,6 +69,12 @@ static const char *route_path(request_rec *r)
         }
     }
     return best ? r->uri + best_len : NULL;
+}
+
+const char *os_hub_base(request_rec *r)
+{
+    const char *rel = route_path(r);
+    return rel ? apr_pstrmemdup(r->pool, r->uri, (apr_size_t)(rel - r->uri)) : "";
 }
 
 int os_handler(request_rec *r)

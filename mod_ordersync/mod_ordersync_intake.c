@@ -1,0 +1,408 @@
+/* mod_ordersync_intake.c: the push intake (POST /orders), the drop-in route for shops that
+ * already speak Clougistic's enqueue, and the status route of one order. Order of checks:
+ * who (401/403), what it sent (415, 413, 400), whether the order is valid (422), then the
+ * store (202/200/409/503). Nothing is answered 2xx before the store committed it. */
+#include "mod_ordersync_store.h"
+#include "os_json.h"
+#include "os_order.h"
+#include "apr_lib.h"
+
+#define OS_REALM "ordersync"
+
+static int unauthorized(request_rec *r, const char *detail, int had_credentials)
+{
+    apr_table_setn(r->headers_out, "WWW-Authenticate",
+                   had_credentials ? "Bearer realm=\"" OS_REALM "\", error=\"invalid_token\""
+                                   : "Bearer realm=\"" OS_REALM "\"");
+    return os_problem(r, HTTP_UNAUTHORIZED, "unauthorized", "Unauthorized", detail);
+}
+
+/* The source whose key the request carries as "Authorization: Bearer <key>". */
+static const os_source_t *bearer_source(request_rec *r, int *had)
+{
+    const char *h = apr_table_get(r->headers_in, "Authorization");
+    *had = 0;
+    if (!h) return NULL;
+    while (apr_isspace(*h)) h++;
+    if (strncasecmp(h, "Bearer ", 7)) return NULL;
+    *had = 1;
+    h += 7;
+    while (apr_isspace(*h)) h++;
+    return os_source_by_key(os_srv_conf(r->server), h);
+}
+
+static int json_content_type(request_rec *r)
+{
+    const char *ct = apr_table_get(r->headers_in, "Content-Type");
+    apr_size_t n;
+    if (!ct) return 0;
+    n = strcspn(ct, "; \t");
+    return (n == 16 && !strncasecmp(ct, "application/json", 16))
+        || (n > 5 && !strncasecmp(ct + n - 5, "+json", 5) && !strncasecmp(ct, "application/", 12));
+}
+
+/* Reads the whole body, refusing more than `max` bytes. Returns OK, or an HTTP status. */
+static int read_body(request_rec *r, apr_int64_t max, char **buf, apr_size_t *len)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_size_t cap, used = 0;
+    char *b;
+    long n;
+    int rc;
+
+    if (cl && apr_atoi64(cl) > max) return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    if ((rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK)) != OK) return rc;
+    cap = cl ? (apr_size_t)apr_atoi64(cl) + 1 : 8192;
+    b = apr_palloc(r->pool, cap);
+    if (ap_should_client_block(r)) {
+        for (;;) {
+            if (used + 1 >= cap) {
+                char *nb;
+                if ((apr_int64_t)used >= max + 1) break;
+                cap *= 2;
+                nb = apr_palloc(r->pool, cap);
+                memcpy(nb, b, used);
+                b = nb;
+            }
+            n = ap_get_client_block(r, b + used, cap - used - 1);
+            if (n < 0) return HTTP_BAD_REQUEST;
+            if (n == 0) break;
+            used += n;
+            if ((apr_int64_t)used > max) {
+                ap_discard_request_body(r);
+                return HTTP_REQUEST_ENTITY_TOO_LARGE;
+            }
+        }
+    }
+    b[used] = '\0';
+    *buf = b;
+    *len = used;
+    return OK;
+}
+
+/* Reads and parses the JSON body; answers the request itself (415/413/400) when it cannot. */
+static int parse_body(request_rec *r, os_json_t **doc)
+{
+    os_srv_conf_t *sc = os_srv_conf(r->server);
+    apr_int64_t max = sc->max_body == OS_UNSET ? OS_DEFAULT_MAX_BODY : sc->max_body;
+    int depth = OS_CONF_INT(sc->max_depth, OS_DEFAULT_MAX_DEPTH);
+    os_json_error_t err;
+    apr_status_t rv;
+    char *buf;
+    apr_size_t len;
+    int rc;
+
+    if (!json_content_type(r)) {
+        ap_discard_request_body(r);
+        return os_problem(r, HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type",
+                          "Unsupported Media Type",
+                          apr_psprintf(r->pool, "the body must be JSON (Content-Type: "
+                                       "application/json), got %s",
+                                       apr_table_get(r->headers_in, "Content-Type")
+                                       ? ap_escape_logitem(r->pool, apr_table_get(r->headers_in, "Content-Type"))
+                                       : "no Content-Type"));
+    }
+    rc = read_body(r, max, &buf, &len);
+    if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        return os_problem(r, rc, "body-too-large", "Payload Too Large",
+                          apr_psprintf(r->pool, "the body is larger than %" APR_INT64_T_FMT
+                                       " bytes (" OS_DIR_MAX_BODY ")", max));
+    }
+    if (rc != OK) {
+        return os_problem(r, HTTP_BAD_REQUEST, "unreadable-body", "Bad Request",
+                          "the request body could not be read");
+    }
+    rv = os_json_parse(r->pool, buf, len, depth, doc, &err);
+    if (rv != APR_SUCCESS) {
+        yajl_gen g = os_problem_begin(r, HTTP_BAD_REQUEST,
+                                      rv == APR_ENOSPC ? "too-deep" : "malformed-json",
+                                      rv == APR_ENOSPC ? "JSON nested too deeply" : "Malformed JSON",
+                                      apr_psprintf(r->pool, "%s at byte %" APR_SIZE_T_FMT
+                                                   " (line %u, column %u)",
+                                                   err.message, err.offset, err.line, err.column));
+        os_jgen_kv_int(g, "offset", (apr_int64_t)err.offset);
+        os_jgen_kv_int(g, "line", err.line);
+        os_jgen_kv_int(g, "column", err.column);
+        if (rv == APR_ENOSPC) os_jgen_kv_int(g, "max_depth", depth);
+        return os_problem_send(r, HTTP_BAD_REQUEST, g);
+    }
+    return OK;
+}
+
+static int invalid(request_rec *r, apr_array_header_t *violations)
+{
+    yajl_gen g;
+    int i;
+
+    g = os_problem_begin(r, HTTP_UNPROCESSABLE_ENTITY, "invalid-order", "Invalid order",
+                         apr_psprintf(r->pool, "%d field%s of the order %s invalid",
+                                      violations->nelts, violations->nelts == 1 ? "" : "s",
+                                      violations->nelts == 1 ? "is" : "are"));
+    yajl_gen_string(g, (const unsigned char *)"errors", 6);
+    yajl_gen_array_open(g);
+    for (i = 0; i < violations->nelts; i++) {
+        const os_violation_t *v = &APR_ARRAY_IDX(violations, i, os_violation_t);
+        yajl_gen_map_open(g);
+        os_jgen_kv_str(g, "path", v->path);
+        os_jgen_kv_str(g, "rule", v->rule);
+        os_jgen_kv_str(g, "message", v->message);
+        yajl_gen_map_close(g);
+    }
+    yajl_gen_array_close(g);
+    return os_problem_send(r, HTTP_UNPROCESSABLE_ENTITY, g);
+}
+
+static const char *status_url(request_rec *r, const char *source_id, const char *reference)
+{
+    return apr_pstrcat(r->pool, os_hub_base(r), "/orders/", ap_escape_uri(r->pool, source_id), "/",
+                       ap_escape_uri(r->pool, reference), NULL);
+}
+
+/* Validates, then commits through the store; fills `op` and answers errors itself.
+ * Returns OK when op holds a store result the caller should answer, or DONE. */
+static int accept_order(request_rec *r, const os_source_t *src, const os_json_t *payload,
+                        os_intake_op_t *op, os_order_t **order)
+{
+    os_srv_conf_t *sc = os_srv_conf(r->server);
+    apr_array_header_t *violations = apr_array_make(r->pool, 8, sizeof(os_violation_t));
+    os_order_limits_t lim;
+    const os_json_t *sid;
+
+    if (!payload || payload->type != OS_JSON_OBJECT) {
+        os_violation_t *v = apr_array_push(violations);
+        v->path = "$";
+        v->rule = "type";
+        v->message = "the order must be a JSON object";
+        invalid(r, violations);
+        return DONE;
+    }
+    sid = os_json_get(payload, "source_id");
+    if (sid && sid->type == OS_JSON_STRING && *sid->str && strcmp(sid->str, src->id)) {
+        os_problem(r, HTTP_FORBIDDEN, "wrong-source", "Forbidden",
+                   apr_psprintf(r->pool, "the key given is the key of source '%s', but the "
+                                "order's source_id is '%s'", src->id,
+                                ap_escape_logitem(r->pool, sid->str)));
+        return DONE;
+    }
+    lim.max_items = OS_CONF_INT(sc->max_items, OS_DEFAULT_MAX_ITEMS);
+    lim.max_string = OS_CONF_INT(sc->max_string, OS_DEFAULT_MAX_STRING);
+    if (os_order_from_json(r->pool, payload, &lim, order, violations) != APR_SUCCESS) {
+        invalid(r, violations);
+        return DONE;
+    }
+    memset(op, 0, sizeof(*op));
+    op->source_id = src->id;
+    op->reference = (*order)->reference;
+    op->sent_reference = apr_pstrcat(r->pool, src->prefix, (*order)->reference, NULL);
+    op->origin = "push";
+    op->body = (*order)->canonical;
+    op->digest = (*order)->digest;
+    op->cancelled = (*order)->status == 9;
+    os_store_intake(r, op);
+    return OK;
+}
+
+/* The store's refusals; NULL when op was accepted or replayed. */
+static int store_refusal(request_rec *r, const os_intake_op_t *op)
+{
+    switch (op->result) {
+    case OS_INTAKE_SHIPPED:
+        return os_problem(r, HTTP_CONFLICT, "already-shipped", "Conflict",
+                          apr_psprintf(r->pool, "order %s/%s has shipped; version %d can no "
+                                       "longer be changed", op->source_id, op->reference,
+                                       op->version));
+    case OS_INTAKE_QUEUE_FULL:
+        apr_table_setn(r->headers_out, "Retry-After", "30");
+        return os_problem(r, HTTP_SERVICE_UNAVAILABLE, "queue-full", "Service Unavailable",
+                          "the delivery queue is over its limit (" OS_DIR_QUEUE_MAX "); "
+                          "nothing was stored, retry later");
+    case OS_INTAKE_UNAVAILABLE:
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "ordersync: order %s/%s not stored: %s",
+                      op->source_id, op->reference, op->error ? op->error : "store unavailable");
+        apr_table_setn(r->headers_out, "Retry-After", "5");
+        return os_problem(r, HTTP_SERVICE_UNAVAILABLE, "store-unavailable", "Service Unavailable",
+                          "the store could not commit the order; nothing was stored, retry later");
+    default:
+        return DECLINED;
+    }
+}
+
+int os_intake_orders(request_rec *r, const char *const *params)
+{
+    const os_source_t *src;
+    os_json_t *doc;
+    os_order_t *order;
+    os_intake_op_t op;
+    yajl_gen g;
+    int had, rc, status;
+    const char *url;
+
+    (void)params;
+    if (!(src = bearer_source(r, &had))) {
+        ap_discard_request_body(r);
+        return unauthorized(r, had ? "the Bearer key is not the key of any source"
+                                   : "send the source's key as Authorization: Bearer <key>", had);
+    }
+    if ((rc = parse_body(r, &doc)) != OK) return rc;
+    if (accept_order(r, src, doc, &op, &order) == DONE) return OK;
+    if ((rc = store_refusal(r, &op)) != DECLINED) return rc;
+
+    url = status_url(r, op.source_id, op.reference);
+    status = op.result == OS_INTAKE_REPLAY ? HTTP_OK : HTTP_ACCEPTED;
+    if (op.result == OS_INTAKE_REPLAY) apr_table_setn(r->headers_out, "Idempotent-Replayed", "true");
+    apr_table_setn(r->headers_out, "Location", url);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "ordersync: order %s/%s version %d %s",
+                  op.source_id, op.reference, op.version,
+                  op.result == OS_INTAKE_REPLAY ? "replayed" : "accepted");
+    g = os_jgen_create(r->pool, 0);
+    yajl_gen_map_open(g);
+    os_jgen_kv_str(g, "id", op.order_id);
+    os_jgen_kv_str(g, "source_id", op.source_id);
+    os_jgen_kv_str(g, "reference", op.reference);
+    os_jgen_kv_int(g, "version", op.version);
+    os_jgen_kv_str(g, "state", op.delivery_state);
+    os_jgen_kv_str(g, "status_url", url);
+    yajl_gen_map_close(g);
+    return os_send_json(r, status, g);
+}
+
+/* Clougistic's envelope: {"access_key", "entity_id", "payload"}. The access key is the
+ * source's intake key; it is checked and dropped, never stored or forwarded. */
+int os_intake_enqueue(request_rec *r, const char *const *params)
+{
+    os_srv_conf_t *sc = os_srv_conf(r->server);
+    const os_source_t *src = NULL;
+    const os_json_t *key, *entity, *payload;
+    os_json_t *doc;
+    os_order_t *order;
+    os_intake_op_t op;
+    yajl_gen g;
+    int rc;
+
+    (void)params;
+    if ((rc = parse_body(r, &doc)) != OK) return rc;
+    key = os_json_get(doc, "access_key");
+    if (!key || key->type != OS_JSON_STRING || !*key->str) {
+        return unauthorized(r, "the envelope has no access_key", 0);
+    }
+    if (!(src = os_source_by_key(sc, key->str))) {
+        return unauthorized(r, "the access_key is not the key of any source", 1);
+    }
+    entity = os_json_get(doc, "entity_id");
+    payload = os_json_get(doc, "payload");
+    if (!payload) {
+        apr_array_header_t *v = apr_array_make(r->pool, 1, sizeof(os_violation_t));
+        os_violation_t *x = apr_array_push(v);
+        x->path = "$.payload";
+        x->rule = "required";
+        x->message = "the envelope has no payload object";
+        return invalid(r, v);
+    }
+    if (accept_order(r, src, payload, &op, &order) == DONE) return OK;
+    if ((rc = store_refusal(r, &op)) != DECLINED) return rc;
+
+    if (op.result == OS_INTAKE_REPLAY) apr_table_setn(r->headers_out, "Idempotent-Replayed", "true");
+    apr_table_setn(r->headers_out, "Location", status_url(r, op.source_id, op.reference));
+    g = os_jgen_create(r->pool, 0);
+    yajl_gen_map_open(g);
+    os_jgen_kv_str(g, "id", op.order_id);
+    os_jgen_kv_str(g, "reference", op.reference);
+    if (entity && (entity->type == OS_JSON_STRING || entity->type == OS_JSON_NUMBER)) {
+        yajl_gen_string(g, (const unsigned char *)"entity_id", 9);
+        os_jgen_value(g, entity, 0);
+    }
+    else {
+        os_jgen_kv_str(g, "entity_id", NULL);
+    }
+    os_jgen_kv_int(g, "version", op.version);
+    yajl_gen_map_close(g);
+    return os_send_json(r, HTTP_OK, g);
+}
+
+int os_order_status(request_rec *r, const char *const *params)
+{
+    const os_source_t *src;
+    os_order_view_t *v;
+    apr_status_t rv;
+    yajl_gen g;
+    int had, i;
+
+    if (!(src = bearer_source(r, &had))) {
+        return unauthorized(r, had ? "the Bearer key is not the key of any source"
+                                   : "send the source's key as Authorization: Bearer <key>", had);
+    }
+    if (strcmp(src->id, params[0])) {
+        return os_problem(r, HTTP_FORBIDDEN, "wrong-source", "Forbidden",
+                          apr_psprintf(r->pool, "the key given belongs to source '%s', not '%s'",
+                                       src->id, ap_escape_logitem(r->pool, params[0])));
+    }
+    rv = os_store_order_get(r, params[0], params[1], &v);
+    if (rv == APR_NOTFOUND) {
+        return os_problem(r, HTTP_NOT_FOUND, "order-not-found", "Not Found",
+                          apr_psprintf(r->pool, "source '%s' has no order '%s'", src->id,
+                                       ap_escape_logitem(r->pool, params[1])));
+    }
+    if (rv != APR_SUCCESS) {
+        apr_table_setn(r->headers_out, "Retry-After", "5");
+        return os_problem(r, HTTP_SERVICE_UNAVAILABLE, "store-unavailable", "Service Unavailable",
+                          "the store cannot be read right now");
+    }
+    g = os_jgen_create(r->pool, 0);
+    yajl_gen_map_open(g);
+    os_jgen_kv_str(g, "id", v->id);
+    os_jgen_kv_str(g, "source_id", v->source_id);
+    os_jgen_kv_str(g, "reference", v->reference);
+    os_jgen_kv_str(g, "sent_reference", v->sent_reference);
+    os_jgen_kv_str(g, "origin", v->origin);
+    os_jgen_kv_int(g, "latest_version", v->latest_version);
+    os_jgen_kv_int(g, "delivered_version", v->delivered_version);
+    os_jgen_kv_str(g, "created_at", v->created_at);
+    os_jgen_kv_str(g, "updated_at", v->updated_at);
+    yajl_gen_string(g, (const unsigned char *)"states", 6);
+    yajl_gen_map_open(g);
+    for (i = 0; i < 4; i++) {
+        if (!v->state[i]) continue;
+        yajl_gen_string(g, (const unsigned char *)OS_STATE_STEPS[i], strlen(OS_STATE_STEPS[i]));
+        yajl_gen_map_open(g);
+        os_jgen_kv_str(g, "state", v->state[i]);
+        os_jgen_kv_str(g, "at", v->state_at[i]);
+        os_jgen_kv_str(g, "cause", v->state_cause[i]);
+        yajl_gen_map_close(g);
+    }
+    yajl_gen_map_close(g);
+    yajl_gen_string(g, (const unsigned char *)"versions", 8);
+    yajl_gen_array_open(g);
+    for (i = 0; i < v->versions->nelts; i++) {
+        const os_version_view_t *vv = &APR_ARRAY_IDX(v->versions, i, os_version_view_t);
+        yajl_gen_map_open(g);
+        os_jgen_kv_int(g, "version", vv->version);
+        os_jgen_kv_str(g, "received_at", vv->received_at);
+        os_jgen_kv_str(g, "digest", vv->digest);
+        yajl_gen_map_close(g);
+    }
+    yajl_gen_array_close(g);
+    yajl_gen_string(g, (const unsigned char *)"shipments", 9);
+    yajl_gen_array_open(g);
+    yajl_gen_array_close(g);
+    yajl_gen_string(g, (const unsigned char *)"events", 6);
+    yajl_gen_array_open(g);
+    for (i = 0; i < v->events->nelts; i++) {
+        const os_event_view_t *ev = &APR_ARRAY_IDX(v->events, i, os_event_view_t);
+        yajl_gen_map_open(g);
+        os_jgen_kv_str(g, "at", ev->event_at);
+        os_jgen_kv_str(g, "kind", ev->kind);
+        os_jgen_kv_str(g, "detail", ev->detail);
+        yajl_gen_map_close(g);
+    }
+    yajl_gen_array_close(g);
+    if (v->latest_body) {
+        os_json_t *body;
+        if (os_json_parse(r->pool, v->latest_body, strlen(v->latest_body), 512, &body, NULL)
+            == APR_SUCCESS) {
+            yajl_gen_string(g, (const unsigned char *)"order", 5);
+            os_jgen_value(g, body, 0);
+        }
+    }
+    yajl_gen_map_close(g);
+    return os_send_json(r, HTTP_OK, g);
+}

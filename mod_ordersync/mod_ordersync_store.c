@@ -1,0 +1,716 @@
+/* mod_ordersync_store.c: the store over mod_dbd. It owns the schema (versioned, migrated on
+ * first use inside one write transaction), per-connection setup and lazily prepared
+ * statements (mod_dbd prepares before any schema exists), and the group-commit writer: one
+ * thread per process and hub that takes every order waiting at that moment and commits them
+ * in one transaction, so concurrent requests share a commit instead of racing for SQLite's
+ * write lock. A request is answered only after the transaction holding its order committed. */
+#include "mod_ordersync_store.h"
+#include "apr_dbd.h"
+#include "mod_dbd.h"
+#include "apr_thread_proc.h"
+#include "apr_thread_mutex.h"
+#include "apr_thread_cond.h"
+#include "apr_uuid.h"
+#include "apr_optional.h"
+
+#define OS_SCHEMA_VERSION 1
+
+const char *const OS_STATE_STEPS[4] = { "intake", "delivery", "writeback", "shipment" };
+
+static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
+
+/* ---- statements ------------------------------------------------------------------- */
+
+enum {
+    ST_ORDER_FIND, ST_ORDER_INSERT, ST_ORDER_NEW_VERSION, ST_VERSION_INSERT, ST_JOB_REQUEUE,
+    ST_JOB_INSERT, ST_EVENT_INSERT, ST_QUEUE_DEPTH, ST_ORDER_GET, ST_VERSIONS_GET,
+    ST_EVENTS_GET, ST_LATEST_BODY, ST_COUNT
+};
+
+/* One text for both drivers except where noted; apr_dbd turns %s/%d/%lld into each driver's
+ * parameters (PostgreSQL needs the integer types said). */
+static const char *const SQL[ST_COUNT] = {
+    /* ST_ORDER_FIND */
+    "SELECT o.id, o.latest_version, o.shipment_state, o.delivery_state, v.digest "
+    "FROM os_orders o JOIN os_order_versions v ON v.order_id = o.id AND v.version = o.latest_version "
+    "WHERE o.source_id = %s AND o.reference = %s",
+    /* ST_ORDER_INSERT */
+    "INSERT INTO os_orders (id, source_id, reference, sent_reference, origin, latest_version, "
+    "delivered_version, intake_state, intake_at, intake_cause, delivery_state, delivery_at, "
+    "delivery_cause, shipment_state, shipment_at, created_at, updated_at) "
+    "VALUES (%s, %s, %s, %s, %s, 1, 0, %s, %lld, %s, 'queued', %lld, 'accepted', 'none', %lld, "
+    "%lld, %lld)",
+    /* ST_ORDER_NEW_VERSION */
+    "UPDATE os_orders SET latest_version = %d, intake_state = %s, intake_at = %lld, "
+    "intake_cause = %s, delivery_state = 'queued', delivery_at = %lld, "
+    "delivery_cause = 'new version', updated_at = %lld WHERE id = %s AND latest_version = %d",
+    /* ST_VERSION_INSERT */
+    "INSERT INTO os_order_versions (order_id, version, digest, body, received_at) "
+    "VALUES (%s, %d, %s, %s, %lld)",
+    /* ST_JOB_REQUEUE: a newer version replaces what the delivery job carries; the dispatcher
+     * completes a job only if its version is unchanged, so the newest version lands last */
+    "UPDATE os_jobs SET version = %d, state = 'queued', due_at = %lld, attempts = 0, "
+    "last_error = NULL, updated_at = %lld WHERE order_id = %s AND kind = 'delivery'",
+    /* ST_JOB_INSERT */
+    "INSERT INTO os_jobs (id, kind, order_id, version, state, due_at, attempts, created_at, "
+    "updated_at) VALUES (%s, 'delivery', %s, %d, 'queued', %lld, 0, %lld, %lld)",
+    /* ST_EVENT_INSERT */
+    "INSERT INTO os_events (id, order_id, at, kind, detail) VALUES (%s, %s, %lld, %s, %s)",
+    /* ST_QUEUE_DEPTH */
+    "SELECT COUNT(*) FROM os_jobs WHERE state IN ('queued', 'retrying')",
+    /* ST_ORDER_GET */
+    "SELECT id, source_id, reference, sent_reference, origin, latest_version, delivered_version, "
+    "intake_state, intake_at, intake_cause, delivery_state, delivery_at, delivery_cause, "
+    "writeback_state, writeback_at, writeback_cause, shipment_state, shipment_at, shipment_cause, "
+    "created_at, updated_at FROM os_orders WHERE source_id = %s AND reference = %s",
+    /* ST_VERSIONS_GET */
+    "SELECT version, received_at, digest FROM os_order_versions WHERE order_id = %s "
+    "ORDER BY version",
+    /* ST_EVENTS_GET */
+    "SELECT at, kind, detail FROM os_events WHERE order_id = %s ORDER BY at, id",
+    /* ST_LATEST_BODY */
+    "SELECT body FROM os_order_versions WHERE order_id = %s AND version = %d",
+};
+
+/* PostgreSQL: lock the order row so two servers cannot both append the same version. */
+static const char *const SQL_ORDER_FIND_PG =
+    "SELECT o.id, o.latest_version, o.shipment_state, o.delivery_state, v.digest "
+    "FROM os_orders o JOIN os_order_versions v ON v.order_id = o.id AND v.version = o.latest_version "
+    "WHERE o.source_id = %s AND o.reference = %s FOR UPDATE OF o";
+
+static const char *const SCHEMA_V1[] = {
+    "CREATE TABLE os_orders ("
+    " id VARCHAR(40) PRIMARY KEY, source_id VARCHAR(64) NOT NULL, reference VARCHAR(255) NOT NULL,"
+    " sent_reference VARCHAR(300) NOT NULL, origin VARCHAR(16) NOT NULL,"
+    " latest_version INTEGER NOT NULL, delivered_version INTEGER NOT NULL DEFAULT 0,"
+    " intake_state VARCHAR(24) NOT NULL, intake_at BIGINT NOT NULL, intake_cause TEXT,"
+    " delivery_state VARCHAR(24) NOT NULL, delivery_at BIGINT NOT NULL, delivery_cause TEXT,"
+    " writeback_state VARCHAR(24), writeback_at BIGINT, writeback_cause TEXT,"
+    " shipment_state VARCHAR(24) NOT NULL, shipment_at BIGINT NOT NULL, shipment_cause TEXT,"
+    " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,"
+    " UNIQUE (source_id, reference))",
+    "CREATE INDEX os_orders_sent_ref ON os_orders (sent_reference)",
+    "CREATE INDEX os_orders_updated ON os_orders (updated_at)",
+    "CREATE TABLE os_order_versions ("
+    " order_id VARCHAR(40) NOT NULL, version INTEGER NOT NULL, digest VARCHAR(64) NOT NULL,"
+    " body TEXT NOT NULL, received_at BIGINT NOT NULL, PRIMARY KEY (order_id, version))",
+    "CREATE TABLE os_jobs ("
+    " id VARCHAR(40) PRIMARY KEY, kind VARCHAR(24) NOT NULL, order_id VARCHAR(40) NOT NULL,"
+    " version INTEGER NOT NULL, state VARCHAR(24) NOT NULL, due_at BIGINT NOT NULL,"
+    " lease_owner VARCHAR(128), lease_until BIGINT, attempts INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+    "CREATE INDEX os_jobs_due ON os_jobs (state, due_at)",
+    "CREATE INDEX os_jobs_order ON os_jobs (order_id, kind)",
+    "CREATE TABLE os_events ("
+    " id VARCHAR(40) PRIMARY KEY, order_id VARCHAR(40), at BIGINT NOT NULL,"
+    " kind VARCHAR(32) NOT NULL, detail TEXT)",
+    "CREATE INDEX os_events_order ON os_events (order_id, at)",
+    NULL
+};
+
+/* A database connection with our statements; hung off mod_dbd's connection so it lives as
+ * long as the connection does. */
+typedef struct {
+    const apr_dbd_driver_t *driver;
+    apr_dbd_t *handle;
+    apr_pool_t *pool;
+    int is_pg;
+    int ready;                       /* setup done and schema current */
+    apr_dbd_prepared_t *st[ST_COUNT];
+} os_conn_t;
+
+#define OS_CONN_KEY "ordersync:conn"
+
+static const char *conn_error(os_conn_t *c, int rv)
+{
+    const char *e = apr_dbd_error(c->driver, c->handle, rv);
+    return e ? e : "unknown database error";
+}
+
+/* Runs a statement that may return a row (PRAGMA) and ignores the row. */
+static int exec_any(os_conn_t *c, apr_pool_t *p, const char *sql)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rv = apr_dbd_select(c->driver, p, c->handle, &res, sql, 0);
+    if (rv == 0) {
+        while (apr_dbd_get_row(c->driver, p, res, &row, -1) == 0);
+    }
+    return rv;
+}
+
+static int exec_sql(os_conn_t *c, const char *sql)
+{
+    int nrows;
+    return apr_dbd_query(c->driver, c->handle, &nrows, sql);
+}
+
+static int schema_version(os_conn_t *c, apr_pool_t *p, int *version)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rv;
+
+    *version = 0;
+    rv = apr_dbd_select(c->driver, p, c->handle, &res,
+                        "SELECT value FROM os_meta WHERE name = 'schema_version'", 1);
+    if (rv) return rv;
+    if (apr_dbd_get_row(c->driver, p, res, &row, 1) == 0) {
+        const char *v = apr_dbd_get_entry(c->driver, row, 0);
+        *version = v ? atoi(v) : 0;
+    }
+    return 0;
+}
+
+/* Brings the schema to OS_SCHEMA_VERSION inside one write transaction, so servers starting
+ * together cannot both create it and a failure leaves nothing half-made. */
+static apr_status_t migrate(server_rec *s, os_conn_t *c, apr_pool_t *p)
+{
+    os_srv_conf_t *sc = os_srv_conf(s);
+    apr_dbd_transaction_t *txn = NULL;
+    int rv, version = 0, i;
+
+    if (!c->is_pg) {
+        /* WAL is a property of the file: set once, before the first write transaction */
+        exec_any(c, p, "PRAGMA journal_mode=WAL");
+    }
+    rv = apr_dbd_transaction_start(c->driver, p, c->handle, &txn);
+    if (rv) goto fail;
+    if (c->is_pg) {
+        /* serialise concurrent first starts of several servers */
+        if ((rv = exec_sql(c, "LOCK TABLE pg_catalog.pg_class IN SHARE ROW EXCLUSIVE MODE")) != 0) {
+            /* not fatal: creating the tables is still one transaction */
+        }
+    }
+    if ((rv = exec_sql(c, "CREATE TABLE IF NOT EXISTS os_meta (name VARCHAR(64) PRIMARY KEY, "
+                          "value VARCHAR(255) NOT NULL)"))) goto fail_txn;
+    if ((rv = schema_version(c, p, &version))) goto fail_txn;
+    if (version > OS_SCHEMA_VERSION) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: the store's schema is version %d, "
+                     "newer than this module's %d: refusing to write to it", version,
+                     OS_SCHEMA_VERSION);
+        apr_dbd_transaction_mode_set(c->driver, txn, APR_DBD_TRANSACTION_ROLLBACK);
+        apr_dbd_transaction_end(c->driver, p, txn);
+        return APR_EGENERAL;
+    }
+    if (version < 1) {
+        for (i = 0; SCHEMA_V1[i]; i++) {
+            if ((rv = exec_sql(c, SCHEMA_V1[i]))) goto fail_txn;
+        }
+        if ((rv = exec_sql(c, "INSERT INTO os_meta (name, value) VALUES ('schema_version', '1')")))
+            goto fail_txn;
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "ordersync: created the store's schema "
+                     "(version %d)", OS_SCHEMA_VERSION);
+    }
+    rv = apr_dbd_transaction_end(c->driver, p, txn);
+    if (rv) goto fail;
+    (void)sc;
+    return APR_SUCCESS;
+
+fail_txn:
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: migrating the store failed: %s",
+                 conn_error(c, rv));
+    apr_dbd_transaction_mode_set(c->driver, txn, APR_DBD_TRANSACTION_ROLLBACK);
+    apr_dbd_transaction_end(c->driver, p, txn);
+    return APR_EGENERAL;
+fail:
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: migrating the store failed: %s",
+                 conn_error(c, rv));
+    return APR_EGENERAL;
+}
+
+/* Per-connection setup (SQLite pragmas), migration, and lazy statement preparation. */
+static apr_status_t conn_ready(server_rec *s, os_conn_t *c, apr_pool_t *ptemp)
+{
+    os_srv_conf_t *sc = os_srv_conf(s);
+    int i, rv;
+
+    if (c->ready) return APR_SUCCESS;
+    if (!c->is_pg) {
+        exec_any(c, ptemp, apr_psprintf(ptemp, "PRAGMA busy_timeout=%d",
+                                        OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT)));
+        exec_any(c, ptemp, OS_CONF_INT(sc->durability, 0) ? "PRAGMA synchronous=FULL"
+                                                         : "PRAGMA synchronous=NORMAL");
+    }
+    if (migrate(s, c, ptemp) != APR_SUCCESS) return APR_EGENERAL;
+    for (i = 0; i < ST_COUNT; i++) {
+        const char *sql = (c->is_pg && i == ST_ORDER_FIND) ? SQL_ORDER_FIND_PG : SQL[i];
+        c->st[i] = NULL;
+        rv = apr_dbd_prepare(c->driver, c->pool, c->handle, sql, NULL, &c->st[i]);
+        if (rv) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: preparing statement %d "
+                         "failed: %s", i, conn_error(c, rv));
+            return APR_EGENERAL;
+        }
+    }
+    c->ready = 1;
+    return APR_SUCCESS;
+}
+
+static os_conn_t *conn_of(ap_dbd_t *dbd)
+{
+    os_conn_t *c = apr_hash_get(dbd->prepared, OS_CONN_KEY, APR_HASH_KEY_STRING);
+    if (!c) {
+        c = apr_pcalloc(dbd->pool, sizeof(*c));
+        c->driver = dbd->driver;
+        c->handle = dbd->handle;
+        c->pool = dbd->pool;
+        c->is_pg = !strcmp(apr_dbd_name(dbd->driver), "pgsql");
+        apr_hash_set(dbd->prepared, OS_CONN_KEY, APR_HASH_KEY_STRING, c);
+    }
+    return c;
+}
+
+/* ---- statement helpers -------------------------------------------------------------- */
+
+static int q(os_conn_t *c, apr_pool_t *p, int st, int *nrows, int nargs, const char **args)
+{
+    int n = 0, rv = apr_dbd_pquery(c->driver, p, c->handle, &n, c->st[st], nargs, args);
+    if (nrows) *nrows = n;
+    return rv;
+}
+
+static int sel(os_conn_t *c, apr_pool_t *p, int st, apr_dbd_results_t **res, int nargs,
+               const char **args)
+{
+    *res = NULL;
+    return apr_dbd_pselect(c->driver, p, c->handle, res, c->st[st], 1, nargs, args);
+}
+
+static const char *i64(apr_pool_t *p, apr_int64_t v)
+{
+    return apr_psprintf(p, "%" APR_INT64_T_FMT, v);
+}
+
+static void new_id(char *buf)
+{
+    apr_uuid_t u;
+    apr_uuid_get(&u);
+    apr_uuid_format(buf, &u);
+}
+
+/* ---- the intake transaction ---------------------------------------------------------- */
+
+static int event_insert(os_conn_t *c, apr_pool_t *p, const char *order_id, apr_time_t now,
+                        const char *kind, const char *detail)
+{
+    char id[APR_UUID_FORMATTED_LENGTH + 1];
+    const char *a[5];
+    new_id(id);
+    a[0] = id; a[1] = order_id; a[2] = i64(p, now); a[3] = kind; a[4] = detail;
+    return q(c, p, ST_EVENT_INSERT, NULL, 5, a);
+}
+
+/* Applies one order inside the open transaction. Returns a driver error code (0 = fine). */
+static int intake_apply(os_conn_t *c, apr_pool_t *p, os_intake_op_t *op, int *queue_room)
+{
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row = NULL;
+    apr_time_t now = apr_time_now();
+    const char *snow = i64(p, now);
+    const char *intake_state = op->cancelled ? "cancelled" : "accepted";
+    const char *a[17];
+    int rv, n;
+
+    a[0] = op->source_id; a[1] = op->reference;
+    if ((rv = sel(c, p, ST_ORDER_FIND, &res, 2, a))) return rv;
+    if (apr_dbd_get_row(c->driver, p, res, &row, 1) == 0) {
+        const char *id = apr_dbd_get_entry(c->driver, row, 0);
+        int latest = atoi(apr_dbd_get_entry(c->driver, row, 1));
+        const char *shipment = apr_dbd_get_entry(c->driver, row, 2);
+        const char *delivery = apr_dbd_get_entry(c->driver, row, 3);
+        const char *digest = apr_dbd_get_entry(c->driver, row, 4);
+        while (apr_dbd_get_row(c->driver, p, res, &row, -1) == 0);
+
+        apr_cpystrn(op->order_id, id, sizeof(op->order_id));
+        if (!strcmp(digest, op->digest)) {
+            op->result = OS_INTAKE_REPLAY;
+            op->version = latest;
+            apr_cpystrn(op->delivery_state, delivery, sizeof(op->delivery_state));
+            return 0;
+        }
+        if (strcmp(shipment, "none")) {
+            op->result = OS_INTAKE_SHIPPED;
+            op->version = latest;
+            apr_cpystrn(op->delivery_state, delivery, sizeof(op->delivery_state));
+            return 0;
+        }
+        if (*queue_room <= 0) {
+            op->result = OS_INTAKE_QUEUE_FULL;
+            return 0;
+        }
+        op->version = latest + 1;
+        {
+            const char *va[5] = { id, apr_itoa(p, op->version), op->digest, op->body, snow };
+            if ((rv = q(c, p, ST_VERSION_INSERT, NULL, 5, va))) return rv;
+        }
+        {
+            const char *ua[8] = { apr_itoa(p, op->version), intake_state, snow,
+                                  op->cancelled ? "cancelled by the source" : "new version",
+                                  snow, snow, id, apr_itoa(p, latest) };
+            if ((rv = q(c, p, ST_ORDER_NEW_VERSION, &n, 8, ua))) return rv;
+            if (n != 1) return -1;   /* raced by another server: the caller retries */
+        }
+        {
+            const char *ja[4] = { apr_itoa(p, op->version), snow, snow, id };
+            if ((rv = q(c, p, ST_JOB_REQUEUE, &n, 4, ja))) return rv;
+        }
+        if (n == 0) {
+            char jid[APR_UUID_FORMATTED_LENGTH + 1];
+            const char *ja[6];
+            new_id(jid);
+            ja[0] = jid; ja[1] = id; ja[2] = apr_itoa(p, op->version); ja[3] = snow; ja[4] = snow;
+            ja[5] = snow;
+            if ((rv = q(c, p, ST_JOB_INSERT, NULL, 6, ja))) return rv;
+        }
+        if ((rv = event_insert(c, p, id, now, "version",
+                               apr_psprintf(p, "version %d accepted (%s)", op->version,
+                                            op->cancelled ? "cancel" : "changed content"))))
+            return rv;
+        op->result = OS_INTAKE_NEW_VERSION;
+        apr_cpystrn(op->delivery_state, "queued", sizeof(op->delivery_state));
+        (*queue_room)--;
+        return 0;
+    }
+
+    if (*queue_room <= 0) {
+        op->result = OS_INTAKE_QUEUE_FULL;
+        return 0;
+    }
+    new_id(op->order_id);
+    op->version = 1;
+    a[0] = op->order_id; a[1] = op->source_id; a[2] = op->reference; a[3] = op->sent_reference;
+    a[4] = op->origin; a[5] = intake_state; a[6] = snow;
+    a[7] = op->cancelled ? "accepted as cancelled" : "accepted";
+    a[8] = snow; a[9] = snow; a[10] = snow; a[11] = snow;
+    if ((rv = q(c, p, ST_ORDER_INSERT, NULL, 12, a))) return rv;
+    {
+        const char *va[5] = { op->order_id, "1", op->digest, op->body, snow };
+        if ((rv = q(c, p, ST_VERSION_INSERT, NULL, 5, va))) return rv;
+    }
+    {
+        char jid[APR_UUID_FORMATTED_LENGTH + 1];
+        const char *ja[6];
+        new_id(jid);
+        ja[0] = jid; ja[1] = op->order_id; ja[2] = "1"; ja[3] = snow; ja[4] = snow; ja[5] = snow;
+        if ((rv = q(c, p, ST_JOB_INSERT, NULL, 6, ja))) return rv;
+    }
+    if ((rv = event_insert(c, p, op->order_id, now, "accepted",
+                           apr_psprintf(p, "version 1 accepted from %s", op->origin)))) return rv;
+    op->result = OS_INTAKE_CREATED;
+    apr_cpystrn(op->delivery_state, "queued", sizeof(op->delivery_state));
+    (*queue_room)--;
+    return 0;
+}
+
+/* ---- the writer ------------------------------------------------------------------------ */
+
+typedef struct os_store_t {
+    server_rec *s;
+    apr_pool_t *pool;
+    apr_thread_mutex_t *mu;
+    apr_thread_cond_t *work;      /* the writer waits here for orders */
+    apr_thread_cond_t *done;      /* requests wait here for their commit */
+    os_intake_op_t *head, *tail;
+    int stopping;
+    apr_thread_t *thread;
+    ap_dbd_t *dbd;                /* the writer's own connection */
+} os_store_t;
+
+static int savepoint(os_conn_t *c, const char *sql)
+{
+    return exec_sql(c, sql);
+}
+
+/* Commits a batch. Each order runs under its own savepoint so one that fails (a race lost on
+ * PostgreSQL, a constraint) is retried or refused alone; the others still commit. */
+static void writer_commit(os_store_t *st, os_intake_op_t *batch, apr_pool_t *p)
+{
+    os_srv_conf_t *sc = os_srv_conf(st->s);
+    apr_dbd_transaction_t *txn = NULL;
+    os_conn_t *c = NULL;
+    os_intake_op_t *op;
+    const char *fail = NULL;
+    int rv, room;
+
+    if (!st->dbd) {
+        st->dbd = dbd_open(st->pool, st->s);
+        if (!st->dbd) { fail = "cannot open the store (see mod_dbd's message above)"; goto out; }
+    }
+    c = conn_of(st->dbd);
+    if (conn_ready(st->s, c, p) != APR_SUCCESS) {
+        fail = "the store is not usable (see the message above)";
+        dbd_close(st->s, st->dbd);
+        st->dbd = NULL;
+        goto out;
+    }
+    rv = apr_dbd_transaction_start(c->driver, p, c->handle, &txn);
+    if (rv) { fail = apr_pstrdup(p, conn_error(c, rv)); goto out; }
+    /* each order's failure is handled under its own savepoint, not by failing the batch */
+    apr_dbd_transaction_mode_set(c->driver, txn, APR_DBD_TRANSACTION_COMMIT
+                                                 | APR_DBD_TRANSACTION_IGNORE_ERRORS);
+    {
+        apr_dbd_results_t *res;
+        apr_dbd_row_t *row = NULL;
+        room = OS_CONF_INT(sc->queue_max, OS_DEFAULT_QUEUE_MAX);
+        if ((rv = sel(c, p, ST_QUEUE_DEPTH, &res, 0, NULL))) { fail = apr_pstrdup(p, conn_error(c, rv)); goto rollback; }
+        if (apr_dbd_get_row(c->driver, p, res, &row, 1) == 0) {
+            room -= atoi(apr_dbd_get_entry(c->driver, row, 0));
+            while (apr_dbd_get_row(c->driver, p, res, &row, -1) == 0);
+        }
+    }
+    for (op = batch; op; op = op->next) {
+        int attempt;
+        for (attempt = 0; attempt < 3; attempt++) {
+            if ((rv = savepoint(c, "SAVEPOINT os_op"))) break;
+            rv = intake_apply(c, p, op, &room);
+            if (rv == 0) { savepoint(c, "RELEASE SAVEPOINT os_op"); break; }
+            savepoint(c, "ROLLBACK TO SAVEPOINT os_op");
+            savepoint(c, "RELEASE SAVEPOINT os_op");
+            if (!c->is_pg) break;     /* SQLite holds the write lock: no race to retry */
+        }
+        if (rv) {
+            op->result = OS_INTAKE_UNAVAILABLE;
+            op->error = apr_pstrdup(p, rv == -1 ? "concurrent update" : conn_error(c, rv));
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, st->s, "ordersync: storing order %s/%s "
+                         "failed: %s", op->source_id, op->reference, op->error);
+        }
+    }
+    rv = apr_dbd_transaction_end(c->driver, p, txn);
+    if (rv) { fail = apr_pstrdup(p, conn_error(c, rv)); }
+    else if (apr_dbd_transaction_mode_get(c->driver, txn) & APR_DBD_TRANSACTION_ROLLBACK) {
+        fail = "the transaction was rolled back";
+    }
+    goto out;
+
+rollback:
+    apr_dbd_transaction_mode_set(c->driver, txn, APR_DBD_TRANSACTION_ROLLBACK);
+    apr_dbd_transaction_end(c->driver, p, txn);
+out:
+    if (fail) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, st->s, "ordersync: the store could not commit "
+                     "%s: %s", batch->next ? "a batch of orders" : "an order", fail);
+        for (op = batch; op; op = op->next) {
+            if (op->result == OS_INTAKE_CREATED || op->result == OS_INTAKE_NEW_VERSION
+                || op->result == OS_INTAKE_REPLAY || !op->error) {
+                op->result = OS_INTAKE_UNAVAILABLE;
+                op->error = fail;
+            }
+        }
+        if (st->dbd && c && c->is_pg) {
+            /* a broken PostgreSQL connection is not reused */
+            dbd_close(st->s, st->dbd);
+            st->dbd = NULL;
+        }
+    }
+}
+
+static void *APR_THREAD_FUNC writer_main(apr_thread_t *thd, void *data)
+{
+    os_store_t *st = data;
+    os_srv_conf_t *sc = os_srv_conf(st->s);
+    int batch_max = OS_CONF_INT(sc->batch_max, OS_DEFAULT_BATCH_MAX);
+    apr_pool_t *p;
+
+    apr_pool_create(&p, st->pool);
+    apr_thread_mutex_lock(st->mu);
+    while (!st->stopping) {
+        os_intake_op_t *batch, *last;
+        int n;
+
+        if (!st->head) {
+            apr_thread_cond_wait(st->work, st->mu);
+            continue;
+        }
+        batch = last = st->head;
+        for (n = 1; last->next && n < batch_max; n++) last = last->next;
+        st->head = last->next;
+        if (!st->head) st->tail = NULL;
+        last->next = NULL;
+        apr_thread_mutex_unlock(st->mu);
+
+        writer_commit(st, batch, p);
+        apr_pool_clear(p);
+
+        apr_thread_mutex_lock(st->mu);
+        for (; batch; batch = batch->next) batch->done = 1;
+        apr_thread_cond_broadcast(st->done);
+    }
+    apr_thread_mutex_unlock(st->mu);
+    apr_pool_destroy(p);
+    apr_thread_exit(thd, APR_SUCCESS);
+    return NULL;
+}
+
+static apr_status_t store_stop(void *data)
+{
+    os_store_t *st = data;
+    apr_status_t rv;
+    apr_thread_mutex_lock(st->mu);
+    st->stopping = 1;
+    apr_thread_cond_broadcast(st->work);
+    apr_thread_mutex_unlock(st->mu);
+    apr_thread_join(&rv, st->thread);
+    return APR_SUCCESS;
+}
+
+void os_store_post_config(apr_pool_t *p, server_rec *s)
+{
+    (void)p; (void)s;
+    dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
+    dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
+    dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+}
+
+void os_store_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    for (; s; s = s->next) {
+        os_srv_conf_t *sc = os_srv_conf(s);
+        os_store_t *st;
+        apr_status_t rv;
+
+        if (!sc->mounts->nelts || !dbd_open) continue;
+        st = apr_pcalloc(pchild, sizeof(*st));
+        st->s = s;
+        apr_pool_create(&st->pool, pchild);
+        apr_thread_mutex_create(&st->mu, APR_THREAD_MUTEX_DEFAULT, pchild);
+        apr_thread_cond_create(&st->work, pchild);
+        apr_thread_cond_create(&st->done, pchild);
+        rv = apr_thread_create(&st->thread, NULL, writer_main, st, pchild);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "ordersync: cannot start the store writer");
+            continue;
+        }
+        apr_pool_pre_cleanup_register(pchild, st, store_stop);
+        sc->store = st;
+    }
+}
+
+void os_store_intake(request_rec *r, os_intake_op_t *op)
+{
+    os_srv_conf_t *sc = os_srv_conf(r->server);
+    os_store_t *st = sc->store;
+    apr_time_t deadline;
+
+    op->next = NULL;
+    op->done = 0;
+    op->error = NULL;
+    if (!st) {
+        op->result = OS_INTAKE_UNAVAILABLE;
+        op->error = "no store for this server (mod_dbd missing?)";
+        return;
+    }
+    deadline = apr_time_now()
+               + apr_time_from_msec(OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT));
+    apr_thread_mutex_lock(st->mu);
+    if (st->tail) st->tail->next = op; else st->head = op;
+    st->tail = op;
+    apr_thread_cond_signal(st->work);
+    while (!op->done) {
+        apr_time_t left = deadline - apr_time_now();
+        if (left <= 0) {
+            /* still waiting in the queue: take it out, it was never written */
+            os_intake_op_t **pp, *prev = NULL;
+            for (pp = &st->head; *pp; prev = *pp, pp = &(*pp)->next) {
+                if (*pp == op) {
+                    *pp = op->next;
+                    if (st->tail == op) st->tail = prev;
+                    op->result = OS_INTAKE_UNAVAILABLE;
+                    op->error = "timed out waiting for the store";
+                    op->done = 1;
+                    break;
+                }
+            }
+            if (op->done) break;
+            /* in the writer's hands: its answer is the truth, wait for it */
+            apr_thread_cond_wait(st->done, st->mu);
+            continue;
+        }
+        apr_thread_cond_timedwait(st->done, st->mu, left);
+    }
+    apr_thread_mutex_unlock(st->mu);
+}
+
+/* ---- reads -------------------------------------------------------------------------- */
+
+static const char *fmt_time(apr_pool_t *p, const char *usec)
+{
+    char buf[APR_RFC822_DATE_LEN + 8];
+    apr_time_exp_t t;
+    apr_size_t n;
+    if (!usec) return NULL;
+    apr_time_exp_gmt(&t, (apr_time_t)apr_atoi64(usec));
+    apr_strftime(buf, &n, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &t);
+    return apr_psprintf(p, "%s.%03dZ", buf, t.tm_usec / 1000);
+}
+
+apr_status_t os_store_order_get(request_rec *r, const char *source_id, const char *reference,
+                                os_order_view_t **out)
+{
+    ap_dbd_t *dbd = dbd_acquire ? dbd_acquire(r) : NULL;
+    os_conn_t *c;
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row = NULL;
+    os_order_view_t *v;
+    const char *a[2];
+    int rv, i;
+
+    if (!dbd) return APR_EGENERAL;
+    c = conn_of(dbd);
+    if (conn_ready(r->server, c, r->pool) != APR_SUCCESS) return APR_EGENERAL;
+    a[0] = source_id; a[1] = reference;
+    if ((rv = sel(c, r->pool, ST_ORDER_GET, &res, 2, a))) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "ordersync: reading order failed: %s",
+                      conn_error(c, rv));
+        return APR_EGENERAL;
+    }
+    if (apr_dbd_get_row(c->driver, r->pool, res, &row, 1) != 0) return APR_NOTFOUND;
+    v = apr_pcalloc(r->pool, sizeof(*v));
+#define E(n) apr_pstrdup(r->pool, apr_dbd_get_entry(c->driver, row, n))
+    v->id = E(0); v->source_id = E(1); v->reference = E(2); v->sent_reference = E(3);
+    v->origin = E(4);
+    v->latest_version = atoi(apr_dbd_get_entry(c->driver, row, 5));
+    v->delivered_version = atoi(apr_dbd_get_entry(c->driver, row, 6));
+    for (i = 0; i < 4; i++) {
+        const char *at = apr_dbd_get_entry(c->driver, row, 8 + 3 * i);
+        v->state[i] = E(7 + 3 * i);
+        v->state_at[i] = fmt_time(r->pool, at && *at ? at : NULL);
+        v->state_cause[i] = E(9 + 3 * i);
+    }
+    v->created_at = fmt_time(r->pool, apr_dbd_get_entry(c->driver, row, 19));
+    v->updated_at = fmt_time(r->pool, apr_dbd_get_entry(c->driver, row, 20));
+#undef E
+    while (apr_dbd_get_row(c->driver, r->pool, res, &row, -1) == 0);
+
+    v->versions = apr_array_make(r->pool, 4, sizeof(os_version_view_t));
+    a[0] = v->id;
+    if ((rv = sel(c, r->pool, ST_VERSIONS_GET, &res, 1, a)) == 0) {
+        while (apr_dbd_get_row(c->driver, r->pool, res, &row, -1) == 0) {
+            os_version_view_t *vv = apr_array_push(v->versions);
+            vv->version = atoi(apr_dbd_get_entry(c->driver, row, 0));
+            vv->received_at = fmt_time(r->pool, apr_dbd_get_entry(c->driver, row, 1));
+            vv->digest = apr_pstrdup(r->pool, apr_dbd_get_entry(c->driver, row, 2));
+        }
+    }
+    v->events = apr_array_make(r->pool, 8, sizeof(os_event_view_t));
+    if ((rv = sel(c, r->pool, ST_EVENTS_GET, &res, 1, a)) == 0) {
+        while (apr_dbd_get_row(c->driver, r->pool, res, &row, -1) == 0) {
+            os_event_view_t *ev = apr_array_push(v->events);
+            ev->event_at = fmt_time(r->pool, apr_dbd_get_entry(c->driver, row, 0));
+            ev->kind = apr_pstrdup(r->pool, apr_dbd_get_entry(c->driver, row, 1));
+            ev->detail = apr_pstrdup(r->pool, apr_dbd_get_entry(c->driver, row, 2));
+        }
+    }
+    {
+        const char *b[2] = { v->id, apr_itoa(r->pool, v->latest_version) };
+        if ((rv = sel(c, r->pool, ST_LATEST_BODY, &res, 2, b)) == 0
+            && apr_dbd_get_row(c->driver, r->pool, res, &row, -1) == 0) {
+            v->latest_body = apr_pstrdup(r->pool, apr_dbd_get_entry(c->driver, row, 0));
+            while (apr_dbd_get_row(c->driver, r->pool, res, &row, -1) == 0);
+        }
+    }
+    *out = v;
+    return APR_SUCCESS;
+}
