@@ -16,7 +16,7 @@ UNIT_BIN   = $(patsubst t/unit/%.c,build/unit/%,$(UNIT_SRC))
 UNIT_CFLAGS = -g -O1 $(WFLAGS) -Iinclude $(shell pkg-config --cflags apr-1 apr-util-1 yajl)
 UNIT_LIBS  = $(shell pkg-config --libs apr-1 apr-util-1 yajl)
 
-.PHONY: all deps install test test-unit test-suite test-mpm test-asan start stop reset run \
+.PHONY: all deps install test test-unit test-suite test-mpm test-pg test-asan start stop reset run \
         bench clean
 
 all: $(SO)
@@ -66,6 +66,10 @@ test: test-unit
 test-mpm: $(SO)
 	bash build/run-tests.sh worker $(SO) worker
 	bash build/run-tests.sh prefork $(SO) prefork
+
+# The same suite with the store on PostgreSQL (a throwaway cluster, started and stopped here).
+test-pg: $(SO)
+	bash build/run-tests.sh event $(SO) pg
 
 test-asan: $(ASAN_SO)
 	OS_TEST_ENV="LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1" \

@@ -37,24 +37,38 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 "${as_user[@]}" perl t/TEST -clean >/dev/null 2>&1 || true
-rm -f t/logs/error_log t/logs/expected_errors
+chmod -R u+w t/logs 2>/dev/null || true
+rm -rf t/logs/* t/core t/core.*
 mkdir -p t/logs && [ -z "${as_user[*]}" ] || chown ostest t/logs
 log=build/t/suite-$label.log
+# The PostgreSQL variant: the same suite against a throwaway cluster (label "pg").
+pg_sock=/nonexistent pg_port=0 defines=()
+if [ "$label" = pg ]; then
+  pgdir=$top/build/t/pg pg_port=54329 pg_sock=$top/build/t/pg/sock
+  "${as_user[@]}" bash build/pg.sh start "$pgdir" "$pg_port"
+  trap '"${as_user[@]}" bash build/pg.sh stop "$pgdir"' EXIT
+  defines=(-defines OS_PGSQL)
+fi
 set +e
 "${as_user[@]}" env APACHE_TEST_STARTUP_TIMEOUT=${APACHE_TEST_STARTUP_TIMEOUT:-30} \
-  OS_TEST_LABEL="$label" OS_TEST_MPM="$mpm" OS_TEST_SO="$so" ${OS_TEST_ENV:-} \
+  OS_TEST_LABEL="$label" OS_TEST_MPM="$mpm" OS_TEST_SO="$so" OS_PG_SOCK="$pg_sock" \
+  OS_PG_PORT="$pg_port" ${OS_TEST_ENV:-} \
   perl t/TEST -httpd /usr/sbin/apache2 -httpd_conf "$top/$conf" -apxs /usr/bin/apxs \
-  -port select ${TEST_FILES:-} 2>&1 | tee "$log"
+  -port select "${defines[@]}" ${TEST_FILES:-} 2>&1 | tee "$log"
 set -e
 if ! grep -q '^Result: PASS' "$log"; then
   echo "run-tests [$label]: FAILED (the harness did not print 'Result: PASS')" >&2
+  exit 1
+fi
+if ls t/core t/core.* >/dev/null 2>&1; then
+  echo "run-tests [$label]: FAILED: the server dumped core (t/core*; gdb /usr/sbin/apache2 -core t/core)" >&2
   exit 1
 fi
 # Errors in the server's log that no test announced are failures too.
 expected=t/logs/expected_errors
 bad=$(grep -E '\[(\w+:)?(emerg|alert|crit|error)\]|AddressSanitizer|runtime error:|exit signal' \
         t/logs/error_log 2>/dev/null \
-      | { if [ -s "$expected" ]; then grep -v -E -f "$expected"; else cat; fi; } || true)
+      | { if [ -s "$expected" ]; then grep -v -i -E -f "$expected"; else cat; fi; } || true)
 if [ -n "$bad" ]; then
   echo "run-tests [$label]: unexpected errors in t/logs/error_log:" >&2
   echo "$bad" | head -20 >&2

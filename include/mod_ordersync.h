@@ -54,6 +54,7 @@ typedef struct {
     int queue_max;
     int store_timeout_ms;
     int batch_max;
+    apr_int64_t store_max_size;      /* SQLite: bytes the store file may grow to */
     /* filled at configtest: the <Location> paths that set "SetHandler ordersync" here */
     apr_array_header_t *mounts;
     struct os_store_t *store;        /* per child process, created in child_init */

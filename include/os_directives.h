@@ -18,6 +18,7 @@
 #define OS_DIR_QUEUE_MAX         "OrderSyncQueueMax"
 #define OS_DIR_STORE_TIMEOUT     "OrderSyncStoreTimeout"
 #define OS_DIR_BATCH_MAX         "OrderSyncBatchMax"
+#define OS_DIR_STORE_MAX_SIZE    "OrderSyncStoreMaxSize"
 
 /* directory (<Location>) */
 #define OS_DIR_ADMIN_AUTH        "OrderSyncAdminAuth"

@@ -26,6 +26,7 @@ void *os_create_srv_conf(apr_pool_t *p, server_rec *s)
     sc->queue_max = OS_UNSET;
     sc->store_timeout_ms = OS_UNSET;
     sc->batch_max = OS_UNSET;
+    sc->store_max_size = OS_UNSET;
     sc->mounts = apr_array_make(p, 2, sizeof(const char *));
     return sc;
 }
@@ -49,6 +50,7 @@ void *os_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_VAL(queue_max);
     MERGE_VAL(store_timeout_ms);
     MERGE_VAL(batch_max);
+    MERGE_VAL(store_max_size);
     mrg->mounts = apr_array_make(p, 2, sizeof(const char *));
     return mrg;
 }
@@ -260,6 +262,7 @@ static const os_int_spec_t SPEC_MAX_STR   = { APR_OFFSETOF(os_srv_conf_t, max_st
 static const os_int_spec_t SPEC_QUEUE_MAX = { APR_OFFSETOF(os_srv_conf_t, queue_max), 1, 100000000, 0 };
 static const os_int_spec_t SPEC_STORE_TO  = { APR_OFFSETOF(os_srv_conf_t, store_timeout_ms), 10, 600000, 0 };
 static const os_int_spec_t SPEC_BATCH_MAX = { APR_OFFSETOF(os_srv_conf_t, batch_max), 1, 1024, 0 };
+static const os_int_spec_t SPEC_MAX_SIZE  = { APR_OFFSETOF(os_srv_conf_t, store_max_size), 65536, APR_INT64_C(1) << 50, 1 };
 
 static const char *cmd_int(cmd_parms *cmd, void *dconf, const char *arg)
 {
@@ -308,6 +311,8 @@ const command_rec os_cmds[] = {
         "milliseconds to wait for the store's write lock before answering 503 (default 5000)"),
     AP_INIT_TAKE1(OS_DIR_BATCH_MAX, cmd_int, (void *)&SPEC_BATCH_MAX, RSRC_CONF,
         "most orders committed in one transaction by the group-commit writer (default 64)"),
+    AP_INIT_TAKE1(OS_DIR_STORE_MAX_SIZE, cmd_int, (void *)&SPEC_MAX_SIZE, RSRC_CONF,
+        "SQLite: bytes the store may grow to; beyond it the intake answers 503 (default: no limit)"),
     AP_INIT_TAKE1(OS_DIR_ADMIN_AUTH, cmd_admin_auth, NULL, ACCESS_CONF,
         "key (default: the admin Bearer key is required) or apache (Apache's Require rules decide)"),
     { NULL }

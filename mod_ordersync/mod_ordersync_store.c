@@ -233,6 +233,12 @@ static apr_status_t conn_ready(server_rec *s, os_conn_t *c, apr_pool_t *ptemp)
                                         OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT)));
         exec_any(c, ptemp, OS_CONF_INT(sc->durability, 0) ? "PRAGMA synchronous=FULL"
                                                          : "PRAGMA synchronous=NORMAL");
+        if (sc->store_max_size != OS_UNSET) {
+            /* a cap on the file rather than a full disk: SQLite answers "database or disk
+             * is full" and the intake 503, as it would when the disk is really full */
+            exec_any(c, ptemp, apr_psprintf(ptemp, "PRAGMA max_page_count=%" APR_INT64_T_FMT,
+                                            sc->store_max_size / 4096));
+        }
     }
     if (migrate(s, c, ptemp) != APR_SUCCESS) return APR_EGENERAL;
     for (i = 0; i < ST_COUNT; i++) {
@@ -553,6 +559,11 @@ static apr_status_t store_stop(void *data)
     apr_thread_cond_broadcast(st->work);
     apr_thread_mutex_unlock(st->mu);
     apr_thread_join(&rv, st->thread);
+    /* give the connection back before mod_dbd destroys its pool of connections */
+    if (st->dbd) {
+        dbd_close(st->s, st->dbd);
+        st->dbd = NULL;
+    }
     return APR_SUCCESS;
 }
 

@@ -74,7 +74,8 @@ sub problem_ok {
     return $ok ? $d : undef;
 }
 
-# Lines matching these patterns in the error log are expected by the running test.
+# Lines matching these patterns (POSIX extended regular expressions as strings, matched
+# without regard to case) in the error log are expected by the running test.
 sub expect_error_log {
     my $f = vars()->{t_logs} . "/expected_errors";
     open my $fh, '>>', $f or die "$f: $!";

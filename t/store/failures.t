@@ -1,0 +1,79 @@
+# When the store cannot commit, the intake says so with 503 and Retry-After, and nothing is
+# half-written: a store that cannot be written, a store that is full, a queue over its limit.
+use strict;
+use warnings;
+use Apache::Test qw(-withtestmore);
+use Apache::TestRequest ();
+use Test::More;
+use lib 't/lib';
+use OSTest;
+
+plan skip_all => 'SQLite-only failure modes' if ($ENV{OS_TEST_LABEL} // '') eq 'pg';
+plan tests => 17;
+
+my $tag = "F$$";
+my $logs = Apache::Test::vars()->{t_logs};
+expect_error_log('ordersync: (migrating the store failed|the store could not commit|order [^ ]+ not stored|storing order)',
+                 'attempt to write a readonly database|unable to open database|database or disk is full',
+                 "mod_dbd|AH0063[0-9]|AH00629|DBD: failed|can't connect");
+
+sub post_on {
+    my ($vhost, $ref, %over) = @_;
+    Apache::TestRequest::module($vhost);
+    my $res = json_req('POST', '/orders', order_payload(reference => $ref, %over), 'demo');
+    Apache::TestRequest::module('default');
+    return $res;
+}
+
+sub get_on {
+    my ($vhost, $ref) = @_;
+    Apache::TestRequest::module($vhost);
+    my $res = json_req('GET', "/orders/demo/$ref", undef, 'demo');
+    Apache::TestRequest::module('default');
+    return $res;
+}
+
+# --- a store whose file and directory cannot be written
+chmod 0755, "$logs/readonly" if -d "$logs/readonly";
+unlink "$logs/readonly/ro.db";
+mkdir "$logs/readonly";
+open my $fh, '>', "$logs/readonly/ro.db" or die $!;
+close $fh;
+chmod 0444, "$logs/readonly/ro.db";
+chmod 0555, "$logs/readonly";
+my $res = post_on('os_readonly', "$tag-RO-1");
+ok(problem_ok($res, 503, 'store-unavailable'), 'read-only store: 503 store-unavailable');
+like($res->header('Retry-After') // '', qr/^\d+$/, 'read-only store: Retry-After');
+unlike($res->content, qr/readonly|sqlite|\.db/i, 'the problem does not leak store internals');
+chmod 0755, "$logs/readonly";
+
+# --- a store that fills up
+my (@accepted, $full);
+for my $i (1 .. 60) {
+    my $r = post_on('os_full', "$tag-FULL-$i",
+                    options => { padding => 'x' x 900 },
+                    items => [ map { { sku => "SKU-$_", description => 'y' x 500, qty => 1 } } 1 .. 4 ]);
+    if ($r->code == 202) { push @accepted, "$tag-FULL-$i"; next }
+    $full = [$r, "$tag-FULL-$i"];
+    last;
+}
+ok(@accepted >= 1, 'the capped store accepted orders before it filled (' . scalar(@accepted) . ')');
+ok($full, 'then it refused one');
+ok($full && problem_ok($full->[0], 503, 'store-unavailable'), 'full store: 503 store-unavailable');
+ok($full && ($full->[0]->header('Retry-After') // '') =~ /^\d+$/, 'full store: Retry-After');
+is(get_on('os_full', $accepted[-1])->code, 200, 'the last accepted order is still there');
+is(get_on('os_full', $accepted[0])->code, 200, 'the first accepted order is still there');
+is($full ? get_on('os_full', $full->[1])->code : 0, 404, 'the refused order was not half-written');
+$res = post_on('os_full', $accepted[0], options => { padding => 'x' x 900 },
+               items => [ map { { sku => "SKU-$_", description => 'y' x 500, qty => 1 } } 1 .. 4 ]);
+is($res->code, 200, 'a replay of an accepted order still answers 200 from a full store');
+
+# --- a queue over its limit (OrderSyncQueueMax 3)
+my @codes = map { post_on('os_queue', "$tag-Q-$_")->code } 1 .. 3;
+is_deeply(\@codes, [202, 202, 202], 'three orders fill the queue');
+$res = post_on('os_queue', "$tag-Q-4");
+ok(problem_ok($res, 503, 'queue-full'), 'the fourth: 503 queue-full');
+like($res->header('Retry-After') // '', qr/^\d+$/, 'queue full: Retry-After');
+is(get_on('os_queue', "$tag-Q-4")->code, 404, 'the refused order was not stored');
+is(post_on('os_queue', "$tag-Q-2")->code, 200, 'a replay is still answered while the queue is full');
+is(post_on('os_queue', "$tag-Q-2", currency => 'USD')->code, 503, 'a new version is refused while the queue is full');
