@@ -88,6 +88,10 @@ run: deps
 	@$(MAKE) --no-print-directory $(SO)
 	@bash build/instance.sh run $(PORT)
 
+# The intake benchmark: intake vs. a static file vs. mod_proxy, one run (bench/README.md).
+bench: $(SO)
+	BENCH_NO_BUILD=1 bash bench/intake.sh
+
 clean:
 	rm -rf build/out build/asan build/unit build/t mod_ordersync/*.lo mod_ordersync/*.slo \
 	    mod_ordersync/*.o mod_ordersync/.libs

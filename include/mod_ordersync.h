@@ -90,6 +90,7 @@ int os_secret_equals(const os_secret_t *secret, const char *given);
 
 /* mod_ordersync_handler.c */
 int os_handler(request_rec *r);
+int os_map_to_storage(request_rec *r);
 /* The <Location> path that mounts the hub for this request ("" when the hub is at "/"). */
 const char *os_hub_base(request_rec *r);
 /* Answers an RFC 9457 problem; `slug` becomes the stable type URI. Returns DONE. */

@@ -60,7 +60,8 @@ typedef struct {
 
 extern const char *const OS_STATE_STEPS[4];
 
-void os_store_post_config(apr_pool_t *p, server_rec *s);
+void os_store_pre_config(apr_pool_t *pconf);
+int os_store_post_config(apr_pool_t *pconf, server_rec *s);
 void os_store_child_init(apr_pool_t *pchild, server_rec *s);
 /* Commits (or replays) one order through the server's writer; waits for the answer. */
 void os_store_intake(request_rec *r, os_intake_op_t *op);

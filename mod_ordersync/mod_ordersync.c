@@ -9,7 +9,13 @@ static int os_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 {
     (void)plog; (void)ptemp;
     /* optional functions are only retrievable from here on (not in register_hooks) */
-    os_store_post_config(pconf, s);
+    return os_store_post_config(pconf, s);
+}
+
+static int os_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    (void)plog; (void)ptemp;
+    os_store_pre_config(pconf);
     return OK;
 }
 
@@ -21,10 +27,12 @@ static void os_child_init(apr_pool_t *pchild, server_rec *s)
 static void os_register_hooks(apr_pool_t *p)
 {
     (void)p;
+    ap_hook_pre_config(os_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(os_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(os_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     static const char *const after_dbd[] = { "mod_dbd.c", NULL };
     ap_hook_child_init(os_child_init, NULL, after_dbd, APR_HOOK_MIDDLE);
+    ap_hook_map_to_storage(os_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(os_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

@@ -77,6 +77,13 @@ const char *os_hub_base(request_rec *r)
     return rel ? apr_pstrmemdup(r->pool, r->uri, (apr_size_t)(rel - r->uri)) : "";
 }
 
+/* The hub's URLs are not files: skip the filesystem walk (stat and .htaccess lookups of
+ * every directory above DocumentRoot) for them, as mod_proxy does for proxied URLs. */
+int os_map_to_storage(request_rec *r)
+{
+    return route_path(r) ? OK : DECLINED;
+}
+
 int os_handler(request_rec *r)
 {
     const char *path, *params[OS_MAX_PARAMS + 1];

@@ -80,7 +80,8 @@ static int read_body(request_rec *r, apr_int64_t max, char **buf, apr_size_t *le
     return OK;
 }
 
-/* Reads and parses the JSON body; answers the request itself (415/413/400) when it cannot. */
+/* Reads and parses the JSON body. Returns OK with *doc set, or DONE when it could not and
+ * has answered the request itself (415/413/400). */
 static int parse_body(request_rec *r, os_json_t **doc)
 {
     os_srv_conf_t *sc = os_srv_conf(r->server);
@@ -92,25 +93,29 @@ static int parse_body(request_rec *r, os_json_t **doc)
     apr_size_t len;
     int rc;
 
+    *doc = NULL;
     if (!json_content_type(r)) {
         ap_discard_request_body(r);
-        return os_problem(r, HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type",
+        os_problem(r, HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type",
                           "Unsupported Media Type",
                           apr_psprintf(r->pool, "the body must be JSON (Content-Type: "
                                        "application/json), got %s",
                                        apr_table_get(r->headers_in, "Content-Type")
                                        ? ap_escape_logitem(r->pool, apr_table_get(r->headers_in, "Content-Type"))
                                        : "no Content-Type"));
+        return DONE;
     }
     rc = read_body(r, max, &buf, &len);
     if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
-        return os_problem(r, rc, "body-too-large", "Payload Too Large",
-                          apr_psprintf(r->pool, "the body is larger than %" APR_INT64_T_FMT
-                                       " bytes (" OS_DIR_MAX_BODY ")", max));
+        os_problem(r, rc, "body-too-large", "Payload Too Large",
+                   apr_psprintf(r->pool, "the body is larger than %" APR_INT64_T_FMT
+                                " bytes (" OS_DIR_MAX_BODY ")", max));
+        return DONE;
     }
     if (rc != OK) {
-        return os_problem(r, HTTP_BAD_REQUEST, "unreadable-body", "Bad Request",
-                          "the request body could not be read");
+        os_problem(r, HTTP_BAD_REQUEST, "unreadable-body", "Bad Request",
+                   "the request body could not be read");
+        return DONE;
     }
     rv = os_json_parse(r->pool, buf, len, depth, doc, &err);
     if (rv != APR_SUCCESS) {
@@ -124,7 +129,8 @@ static int parse_body(request_rec *r, os_json_t **doc)
         os_jgen_kv_int(g, "line", err.line);
         os_jgen_kv_int(g, "column", err.column);
         if (rv == APR_ENOSPC) os_jgen_kv_int(g, "max_depth", depth);
-        return os_problem_send(r, HTTP_BAD_REQUEST, g);
+        os_problem_send(r, HTTP_BAD_REQUEST, g);
+        return DONE;
     }
     return OK;
 }
@@ -243,7 +249,7 @@ int os_intake_orders(request_rec *r, const char *const *params)
         return unauthorized(r, had ? "the Bearer key is not the key of any source"
                                    : "send the source's key as Authorization: Bearer <key>", had);
     }
-    if ((rc = parse_body(r, &doc)) != OK) return rc;
+    if (parse_body(r, &doc) != OK) return OK;
     if (accept_order(r, src, doc, &op, &order) == DONE) return OK;
     if ((rc = store_refusal(r, &op)) != DECLINED) return rc;
 
@@ -280,7 +286,7 @@ int os_intake_enqueue(request_rec *r, const char *const *params)
     int rc;
 
     (void)params;
-    if ((rc = parse_body(r, &doc)) != OK) return rc;
+    if (parse_body(r, &doc) != OK) return OK;
     key = os_json_get(doc, "access_key");
     if (!key || key->type != OS_JSON_STRING || !*key->str) {
         return unauthorized(r, "the envelope has no access_key", 0);

@@ -10,12 +10,21 @@
 #include "apr_thread_proc.h"
 #include "apr_thread_mutex.h"
 #include "apr_thread_cond.h"
-#include "apr_uuid.h"
+#include "apr_atomic.h"
+#include "apr_general.h"
 #include "apr_optional.h"
+#include "apr_global_mutex.h"
+#include "util_mutex.h"
 
 #define OS_SCHEMA_VERSION 1
 
 const char *const OS_STATE_STEPS[4] = { "intake", "delivery", "writeback", "shipment" };
+
+/* Writers of all processes take turns through this lock rather than through SQLite's busy
+ * handler, which sleeps and retries: while one process commits, the others' queues fill,
+ * so under load each turn commits a larger batch. */
+#define OS_MUTEX_TYPE "ordersync-store"
+static apr_global_mutex_t *store_mutex;
 
 static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close;
@@ -92,7 +101,6 @@ static const char *const SCHEMA_V1[] = {
     " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,"
     " UNIQUE (source_id, reference))",
     "CREATE INDEX os_orders_sent_ref ON os_orders (sent_reference)",
-    "CREATE INDEX os_orders_updated ON os_orders (updated_at)",
     "CREATE TABLE os_order_versions ("
     " order_id VARCHAR(40) NOT NULL, version INTEGER NOT NULL, digest VARCHAR(64) NOT NULL,"
     " body TEXT NOT NULL, received_at BIGINT NOT NULL, PRIMARY KEY (order_id, version))",
@@ -104,7 +112,7 @@ static const char *const SCHEMA_V1[] = {
     "CREATE INDEX os_jobs_due ON os_jobs (state, due_at)",
     "CREATE INDEX os_jobs_order ON os_jobs (order_id, kind)",
     "CREATE TABLE os_events ("
-    " id VARCHAR(40) PRIMARY KEY, order_id VARCHAR(40), at BIGINT NOT NULL,"
+    " id VARCHAR(40) NOT NULL, order_id VARCHAR(40), at BIGINT NOT NULL,"
     " kind VARCHAR(32) NOT NULL, detail TEXT)",
     "CREATE INDEX os_events_order ON os_events (order_id, at)",
     NULL
@@ -231,6 +239,8 @@ static apr_status_t conn_ready(server_rec *s, os_conn_t *c, apr_pool_t *ptemp)
     if (!c->is_pg) {
         exec_any(c, ptemp, apr_psprintf(ptemp, "PRAGMA busy_timeout=%d",
                                         OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT)));
+        /* savepoints need a statement journal: in memory, not a temp file per batch */
+        exec_any(c, ptemp, "PRAGMA temp_store=MEMORY");
         exec_any(c, ptemp, OS_CONF_INT(sc->durability, 0) ? "PRAGMA synchronous=FULL"
                                                          : "PRAGMA synchronous=NORMAL");
         if (sc->store_max_size != OS_UNSET) {
@@ -290,11 +300,19 @@ static const char *i64(apr_pool_t *p, apr_int64_t v)
     return apr_psprintf(p, "%" APR_INT64_T_FMT, v);
 }
 
+/* Ids are unique across processes and servers and ordered by time, so a batch's inserts
+ * land together at the end of each index instead of on random pages (as random UUIDs
+ * would), which keeps the pages a commit writes few. */
+#define OS_ID_LEN 32
 static void new_id(char *buf)
 {
-    apr_uuid_t u;
-    apr_uuid_get(&u);
-    apr_uuid_format(buf, &u);
+    static apr_uint32_t counter;
+    unsigned char rnd[5];
+    apr_uint32_t n = apr_atomic_inc32(&counter);
+    apr_generate_random_bytes(rnd, sizeof(rnd));
+    apr_snprintf(buf, OS_ID_LEN + 1, "%014" APR_UINT64_T_HEX_FMT "%04x%02x%02x%02x%02x%02x",
+                 (apr_uint64_t)apr_time_now(), (unsigned)(n & 0xffff),
+                 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4]);
 }
 
 /* ---- the intake transaction ---------------------------------------------------------- */
@@ -302,7 +320,7 @@ static void new_id(char *buf)
 static int event_insert(os_conn_t *c, apr_pool_t *p, const char *order_id, apr_time_t now,
                         const char *kind, const char *detail)
 {
-    char id[APR_UUID_FORMATTED_LENGTH + 1];
+    char id[OS_ID_LEN + 1];
     const char *a[5];
     new_id(id);
     a[0] = id; a[1] = order_id; a[2] = i64(p, now); a[3] = kind; a[4] = detail;
@@ -364,7 +382,7 @@ static int intake_apply(os_conn_t *c, apr_pool_t *p, os_intake_op_t *op, int *qu
             if ((rv = q(c, p, ST_JOB_REQUEUE, &n, 4, ja))) return rv;
         }
         if (n == 0) {
-            char jid[APR_UUID_FORMATTED_LENGTH + 1];
+            char jid[OS_ID_LEN + 1];
             const char *ja[6];
             new_id(jid);
             ja[0] = jid; ja[1] = id; ja[2] = apr_itoa(p, op->version); ja[3] = snow; ja[4] = snow;
@@ -397,7 +415,7 @@ static int intake_apply(os_conn_t *c, apr_pool_t *p, os_intake_op_t *op, int *qu
         if ((rv = q(c, p, ST_VERSION_INSERT, NULL, 5, va))) return rv;
     }
     {
-        char jid[APR_UUID_FORMATTED_LENGTH + 1];
+        char jid[OS_ID_LEN + 1];
         const char *ja[6];
         new_id(jid);
         ja[0] = jid; ja[1] = op->order_id; ja[2] = "1"; ja[3] = snow; ja[4] = snow; ja[5] = snow;
@@ -423,7 +441,14 @@ typedef struct os_store_t {
     int stopping;
     apr_thread_t *thread;
     ap_dbd_t *dbd;                /* the writer's own connection */
+    int queued;                   /* jobs waiting, as last counted plus what we added since */
+    apr_time_t counted_at;
 } os_store_t;
+
+/* Counting the queue costs a scan of the waiting jobs, so the writer counts at most once a
+ * second and adds what it commits in between; close to the limit it counts every batch, so
+ * the limit holds across processes. */
+#define OS_QUEUE_RECOUNT apr_time_from_sec(1)
 
 static int savepoint(os_conn_t *c, const char *sql)
 {
@@ -439,8 +464,19 @@ static void writer_commit(os_store_t *st, os_intake_op_t *batch, apr_pool_t *p)
     os_conn_t *c = NULL;
     os_intake_op_t *op;
     const char *fail = NULL;
-    int rv, room;
+    int rv, room, room_before = 0, batch_len = 0, locked = 0;
 
+    for (op = batch; op; op = op->next) batch_len++;
+    if (store_mutex) {
+        apr_status_t lrv = apr_global_mutex_timedlock(store_mutex, apr_time_from_msec(
+            OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT)));
+        if (lrv != APR_SUCCESS) {
+            fail = lrv == APR_TIMEUP ? "timed out waiting for the store's write lock"
+                                     : "cannot take the store's write lock";
+            goto out;
+        }
+        locked = 1;
+    }
     if (!st->dbd) {
         st->dbd = dbd_open(st->pool, st->s);
         if (!st->dbd) { fail = "cannot open the store (see mod_dbd's message above)"; goto out; }
@@ -457,16 +493,18 @@ static void writer_commit(os_store_t *st, os_intake_op_t *batch, apr_pool_t *p)
     /* each order's failure is handled under its own savepoint, not by failing the batch */
     apr_dbd_transaction_mode_set(c->driver, txn, APR_DBD_TRANSACTION_COMMIT
                                                  | APR_DBD_TRANSACTION_IGNORE_ERRORS);
-    {
+    room = OS_CONF_INT(sc->queue_max, OS_DEFAULT_QUEUE_MAX) - st->queued;
+    if (apr_time_now() - st->counted_at >= OS_QUEUE_RECOUNT || room <= 2 * batch_len) {
         apr_dbd_results_t *res;
         apr_dbd_row_t *row = NULL;
-        room = OS_CONF_INT(sc->queue_max, OS_DEFAULT_QUEUE_MAX);
         if ((rv = sel(c, p, ST_QUEUE_DEPTH, &res, 0, NULL))) { fail = apr_pstrdup(p, conn_error(c, rv)); goto rollback; }
         if (apr_dbd_get_row(c->driver, p, res, &row, 1) == 0) {
-            room -= atoi(apr_dbd_get_entry(c->driver, row, 0));
-            while (apr_dbd_get_row(c->driver, p, res, &row, -1) == 0);
+            st->queued = atoi(apr_dbd_get_entry(c->driver, row, 0));
         }
+        st->counted_at = apr_time_now();
+        room = OS_CONF_INT(sc->queue_max, OS_DEFAULT_QUEUE_MAX) - st->queued;
     }
+    room_before = room;
     for (op = batch; op; op = op->next) {
         int attempt;
         for (attempt = 0; attempt < 3; attempt++) {
@@ -485,16 +523,15 @@ static void writer_commit(os_store_t *st, os_intake_op_t *batch, apr_pool_t *p)
         }
     }
     rv = apr_dbd_transaction_end(c->driver, p, txn);
-    if (rv) { fail = apr_pstrdup(p, conn_error(c, rv)); }
-    else if (apr_dbd_transaction_mode_get(c->driver, txn) & APR_DBD_TRANSACTION_ROLLBACK) {
-        fail = "the transaction was rolled back";
-    }
+    if (rv) fail = apr_pstrdup(p, conn_error(c, rv));
+    else st->queued += room_before - room;
     goto out;
 
 rollback:
     apr_dbd_transaction_mode_set(c->driver, txn, APR_DBD_TRANSACTION_ROLLBACK);
     apr_dbd_transaction_end(c->driver, p, txn);
 out:
+    if (locked) apr_global_mutex_unlock(store_mutex);
     if (fail) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, st->s, "ordersync: the store could not commit "
                      "%s: %s", batch->next ? "a batch of orders" : "an order", fail);
@@ -567,16 +604,39 @@ static apr_status_t store_stop(void *data)
     return APR_SUCCESS;
 }
 
-void os_store_post_config(apr_pool_t *p, server_rec *s)
+void os_store_pre_config(apr_pool_t *pconf)
 {
-    (void)p; (void)s;
+    ap_mutex_register(pconf, OS_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
+}
+
+int os_store_post_config(apr_pool_t *pconf, server_rec *s)
+{
+    server_rec *vs;
+    apr_status_t rv;
+
     dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
     dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
     dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    store_mutex = NULL;
+    for (vs = s; vs; vs = vs->next) {
+        if (os_srv_conf(vs)->mounts->nelts) break;
+    }
+    if (!vs) return OK;
+    rv = ap_global_mutex_create(&store_mutex, NULL, OS_MUTEX_TYPE, NULL, s, pconf, 0);
+    return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
 
 void os_store_child_init(apr_pool_t *pchild, server_rec *s)
 {
+    if (store_mutex) {
+        apr_status_t rv = apr_global_mutex_child_init(&store_mutex,
+                                                      apr_global_mutex_lockfile(store_mutex), pchild);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "ordersync: cannot attach the store's "
+                         "write lock in this process; writers will rely on the store's own locking");
+            store_mutex = NULL;
+        }
+    }
     for (; s; s = s->next) {
         os_srv_conf_t *sc = os_srv_conf(s);
         os_store_t *st;
