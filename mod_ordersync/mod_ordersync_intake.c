@@ -257,7 +257,7 @@ int os_intake_orders(request_rec *r, const char *const *params)
     status = op.result == OS_INTAKE_REPLAY ? HTTP_OK : HTTP_ACCEPTED;
     if (op.result == OS_INTAKE_REPLAY) apr_table_setn(r->headers_out, "Idempotent-Replayed", "true");
     apr_table_setn(r->headers_out, "Location", url);
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "ordersync: order %s/%s version %d %s",
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "ordersync: order %s/%s version %d %s",
                   op.source_id, op.reference, op.version,
                   op.result == OS_INTAKE_REPLAY ? "replayed" : "accepted");
     g = os_jgen_create(r->pool, 0);

@@ -42,17 +42,16 @@ enum {
  * parameters (PostgreSQL needs the integer types said). */
 static const char *const SQL[ST_COUNT] = {
     /* ST_ORDER_FIND */
-    "SELECT o.id, o.latest_version, o.shipment_state, o.delivery_state, v.digest "
-    "FROM os_orders o JOIN os_order_versions v ON v.order_id = o.id AND v.version = o.latest_version "
-    "WHERE o.source_id = %s AND o.reference = %s",
+    "SELECT id, latest_version, shipment_state, delivery_state, latest_digest "
+    "FROM os_orders WHERE source_id = %s AND reference = %s",
     /* ST_ORDER_INSERT */
     "INSERT INTO os_orders (id, source_id, reference, sent_reference, origin, latest_version, "
-    "delivered_version, intake_state, intake_at, intake_cause, delivery_state, delivery_at, "
-    "delivery_cause, shipment_state, shipment_at, created_at, updated_at) "
-    "VALUES (%s, %s, %s, %s, %s, 1, 0, %s, %lld, %s, 'queued', %lld, 'accepted', 'none', %lld, "
-    "%lld, %lld)",
+    "latest_digest, delivered_version, intake_state, intake_at, intake_cause, delivery_state, "
+    "delivery_at, delivery_cause, shipment_state, shipment_at, created_at, updated_at) "
+    "VALUES (%s, %s, %s, %s, %s, 1, %s, 0, %s, %lld, %s, 'queued', %lld, 'accepted', 'none', "
+    "%lld, %lld, %lld)",
     /* ST_ORDER_NEW_VERSION */
-    "UPDATE os_orders SET latest_version = %d, intake_state = %s, intake_at = %lld, "
+    "UPDATE os_orders SET latest_version = %d, latest_digest = %s, intake_state = %s, intake_at = %lld, "
     "intake_cause = %s, delivery_state = 'queued', delivery_at = %lld, "
     "delivery_cause = 'new version', updated_at = %lld WHERE id = %s AND latest_version = %d",
     /* ST_VERSION_INSERT */
@@ -89,15 +88,15 @@ static const char *const SQL[ST_COUNT] = {
 
 /* PostgreSQL: lock the order row so two servers cannot both append the same version. */
 static const char *const SQL_ORDER_FIND_PG =
-    "SELECT o.id, o.latest_version, o.shipment_state, o.delivery_state, v.digest "
-    "FROM os_orders o JOIN os_order_versions v ON v.order_id = o.id AND v.version = o.latest_version "
-    "WHERE o.source_id = %s AND o.reference = %s FOR UPDATE OF o";
+    "SELECT id, latest_version, shipment_state, delivery_state, latest_digest "
+    "FROM os_orders WHERE source_id = %s AND reference = %s FOR UPDATE";
 
 static const char *const SCHEMA_V1[] = {
     "CREATE TABLE os_orders ("
     " id VARCHAR(40) PRIMARY KEY, source_id VARCHAR(64) NOT NULL, reference VARCHAR(255) NOT NULL,"
     " sent_reference VARCHAR(300) NOT NULL, origin VARCHAR(16) NOT NULL,"
-    " latest_version INTEGER NOT NULL, delivered_version INTEGER NOT NULL DEFAULT 0,"
+    " latest_version INTEGER NOT NULL, latest_digest VARCHAR(64) NOT NULL,"
+    " delivered_version INTEGER NOT NULL DEFAULT 0,"
     " intake_state VARCHAR(24) NOT NULL, intake_at BIGINT NOT NULL, intake_cause TEXT,"
     " delivery_state VARCHAR(24) NOT NULL, delivery_at BIGINT NOT NULL, delivery_cause TEXT,"
     " writeback_state VARCHAR(24), writeback_at BIGINT, writeback_cause TEXT,"
@@ -396,10 +395,10 @@ static int intake_apply(os_conn_t *c, apr_pool_t *p, os_intake_op_t *op, int *qu
             if ((rv = q(c, p, ST_VERSION_INSERT, NULL, 5, va))) return rv;
         }
         {
-            const char *ua[8] = { apr_itoa(p, op->version), intake_state, snow,
+            const char *ua[9] = { apr_itoa(p, op->version), op->digest, intake_state, snow,
                                   op->cancelled ? "cancelled by the source" : "new version",
                                   snow, snow, id, apr_itoa(p, latest) };
-            if ((rv = q(c, p, ST_ORDER_NEW_VERSION, &n, 8, ua))) return rv;
+            if ((rv = q(c, p, ST_ORDER_NEW_VERSION, &n, 9, ua))) return rv;
             if (n != 1) return -1;   /* raced by another server: the caller retries */
         }
         {
@@ -431,10 +430,10 @@ static int intake_apply(os_conn_t *c, apr_pool_t *p, os_intake_op_t *op, int *qu
     new_id(op->order_id);
     op->version = 1;
     a[0] = op->order_id; a[1] = op->source_id; a[2] = op->reference; a[3] = op->sent_reference;
-    a[4] = op->origin; a[5] = intake_state; a[6] = snow;
-    a[7] = op->cancelled ? "accepted as cancelled" : "accepted";
-    a[8] = snow; a[9] = snow; a[10] = snow; a[11] = snow;
-    if ((rv = q(c, p, ST_ORDER_INSERT, NULL, 12, a))) return rv;
+    a[4] = op->origin; a[5] = op->digest; a[6] = intake_state; a[7] = snow;
+    a[8] = op->cancelled ? "accepted as cancelled" : "accepted";
+    a[9] = snow; a[10] = snow; a[11] = snow; a[12] = snow;
+    if ((rv = q(c, p, ST_ORDER_INSERT, NULL, 13, a))) return rv;
     {
         const char *va[5] = { op->order_id, "1", op->digest, op->body, snow };
         if ((rv = q(c, p, ST_VERSION_INSERT, NULL, 5, va))) return rv;
