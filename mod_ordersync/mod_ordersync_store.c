@@ -460,7 +460,6 @@ typedef struct os_store_t {
     apr_pool_t *pool;
     apr_thread_mutex_t *mu;
     apr_thread_cond_t *work;      /* the writer waits here for orders */
-    apr_thread_cond_t *done;      /* requests wait here for their commit */
     os_intake_op_t *head, *tail;
     int stopping;
     apr_thread_t *thread;
@@ -617,8 +616,11 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *thd, void *data)
         apr_pool_clear(p);
 
         apr_thread_mutex_lock(st->mu);
-        for (; batch; batch = batch->next) batch->done = 1;
-        apr_thread_cond_broadcast(st->done);
+        /* wake exactly the requests of this batch, not every request waiting in the process */
+        for (; batch; batch = batch->next) {
+            batch->done = 1;
+            apr_thread_cond_signal(batch->wake);
+        }
     }
     apr_thread_mutex_unlock(st->mu);
     apr_pool_destroy(p);
@@ -689,7 +691,6 @@ void os_store_child_init(apr_pool_t *pchild, server_rec *s)
         apr_pool_create(&st->pool, pchild);
         apr_thread_mutex_create(&st->mu, APR_THREAD_MUTEX_DEFAULT, pchild);
         apr_thread_cond_create(&st->work, pchild);
-        apr_thread_cond_create(&st->done, pchild);
         rv = apr_thread_create(&st->thread, NULL, writer_main, st, pchild);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "ordersync: cannot start the store writer");
@@ -709,6 +710,7 @@ void os_store_intake(request_rec *r, os_intake_op_t *op)
     op->next = NULL;
     op->done = 0;
     op->error = NULL;
+    op->wake = NULL;
     if (!st) {
         op->result = OS_INTAKE_UNAVAILABLE;
         op->error = "no store for this server (mod_dbd missing?)";
@@ -716,6 +718,11 @@ void os_store_intake(request_rec *r, os_intake_op_t *op)
     }
     deadline = apr_time_now()
                + apr_time_from_msec(OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT));
+    if (apr_thread_cond_create(&op->wake, r->pool) != APR_SUCCESS) {
+        op->result = OS_INTAKE_UNAVAILABLE;
+        op->error = "cannot wait for the store";
+        return;
+    }
     apr_thread_mutex_lock(st->mu);
     if (st->tail) st->tail->next = op; else st->head = op;
     st->tail = op;
@@ -737,10 +744,10 @@ void os_store_intake(request_rec *r, os_intake_op_t *op)
             }
             if (op->done) break;
             /* in the writer's hands: its answer is the truth, wait for it */
-            apr_thread_cond_wait(st->done, st->mu);
+            apr_thread_cond_wait(op->wake, st->mu);
             continue;
         }
-        apr_thread_cond_timedwait(st->done, st->mu, left);
+        apr_thread_cond_timedwait(op->wake, st->mu, left);
     }
     apr_thread_mutex_unlock(st->mu);
 }
