@@ -62,8 +62,8 @@ static const char *const SQL[ST_COUNT] = {
     "UPDATE os_jobs SET version = %d, state = 'queued', due_at = %lld, attempts = 0, "
     "last_error = NULL, updated_at = %lld WHERE order_id = %s AND kind = 'delivery'",
     /* ST_JOB_INSERT */
-    "INSERT INTO os_jobs (id, kind, order_id, version, state, due_at, attempts, created_at, "
-    "updated_at) VALUES (%s, 'delivery', %s, %d, 'queued', %lld, 0, %lld, %lld)",
+    "INSERT INTO os_jobs (order_id, kind, version, state, due_at, attempts, created_at, "
+    "updated_at) VALUES (%s, 'delivery', %d, 'queued', %lld, 0, %lld, %lld)",
     /* ST_EVENT_INSERT */
     "INSERT INTO os_events (id, order_id, at, kind, detail) VALUES (%s, %s, %lld, %s, %s)",
     /* ST_QUEUE_DEPTH */
@@ -107,13 +107,15 @@ static const char *const SCHEMA_V1[] = {
     "CREATE TABLE os_order_versions ("
     " order_id VARCHAR(40) NOT NULL, version INTEGER NOT NULL, digest VARCHAR(64) NOT NULL,"
     " body TEXT NOT NULL, received_at BIGINT NOT NULL, PRIMARY KEY (order_id, version))",
+    /* a job is keyed by its order and kind ("delivery"; kinds that can repeat per order
+     * carry their own key in the kind, e.g. one per shipment) */
     "CREATE TABLE os_jobs ("
-    " id VARCHAR(40) PRIMARY KEY, kind VARCHAR(24) NOT NULL, order_id VARCHAR(40) NOT NULL,"
+    " order_id VARCHAR(40) NOT NULL, kind VARCHAR(64) NOT NULL,"
     " version INTEGER NOT NULL, state VARCHAR(24) NOT NULL, due_at BIGINT NOT NULL,"
     " lease_owner VARCHAR(128), lease_until BIGINT, attempts INTEGER NOT NULL DEFAULT 0,"
-    " last_error TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+    " last_error TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,"
+    " PRIMARY KEY (order_id, kind))",
     "CREATE INDEX os_jobs_due ON os_jobs (state, due_at)",
-    "CREATE INDEX os_jobs_order ON os_jobs (order_id, kind)",
     "CREATE TABLE os_events ("
     " id VARCHAR(40) NOT NULL, order_id VARCHAR(40), at BIGINT NOT NULL,"
     " kind VARCHAR(32) NOT NULL, detail TEXT)",
@@ -262,6 +264,7 @@ static apr_status_t conn_ready(server_rec *s, os_conn_t *c, apr_pool_t *ptemp)
                                         OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT)));
         /* savepoints need a statement journal: in memory, not a temp file per batch */
         exec_any(c, ptemp, "PRAGMA temp_store=MEMORY");
+        exec_any(c, ptemp, "PRAGMA wal_autocheckpoint=16000");
         exec_any(c, ptemp, OS_CONF_INT(sc->durability, 0) ? "PRAGMA synchronous=FULL"
                                                          : "PRAGMA synchronous=NORMAL");
     }
@@ -406,12 +409,8 @@ static int intake_apply(os_conn_t *c, apr_pool_t *p, os_intake_op_t *op, int *qu
             if ((rv = q(c, p, ST_JOB_REQUEUE, &n, 4, ja))) return rv;
         }
         if (n == 0) {
-            char jid[OS_ID_LEN + 1];
-            const char *ja[6];
-            new_id(jid);
-            ja[0] = jid; ja[1] = id; ja[2] = apr_itoa(p, op->version); ja[3] = snow; ja[4] = snow;
-            ja[5] = snow;
-            if ((rv = q(c, p, ST_JOB_INSERT, NULL, 6, ja))) return rv;
+            const char *ja[5] = { id, apr_itoa(p, op->version), snow, snow, snow };
+            if ((rv = q(c, p, ST_JOB_INSERT, NULL, 5, ja))) return rv;
         }
         if ((rv = event_insert(c, p, id, now, "version",
                                apr_psprintf(p, "version %d accepted (%s)", op->version,
@@ -439,11 +438,8 @@ static int intake_apply(os_conn_t *c, apr_pool_t *p, os_intake_op_t *op, int *qu
         if ((rv = q(c, p, ST_VERSION_INSERT, NULL, 5, va))) return rv;
     }
     {
-        char jid[OS_ID_LEN + 1];
-        const char *ja[6];
-        new_id(jid);
-        ja[0] = jid; ja[1] = op->order_id; ja[2] = "1"; ja[3] = snow; ja[4] = snow; ja[5] = snow;
-        if ((rv = q(c, p, ST_JOB_INSERT, NULL, 6, ja))) return rv;
+        const char *ja[5] = { op->order_id, "1", snow, snow, snow };
+        if ((rv = q(c, p, ST_JOB_INSERT, NULL, 5, ja))) return rv;
     }
     if ((rv = event_insert(c, p, op->order_id, now, "accepted",
                            apr_psprintf(p, "version 1 accepted from %s", op->origin)))) return rv;
