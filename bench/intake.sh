@@ -10,7 +10,7 @@
 #        proxy   POST /bench/proxy/ack.json    mod_proxy_http forwarding that to the static
 #                                              URL on the same server over reused connections
 #        intake  POST <base_url>/orders        mod_ordersync: auth, parse, validate, commit
-#      (baselines first, so the dispatcher's background work on the accepted orders cannot
+#      (baselines first, so background work on the accepted orders (the dispatcher, once it exists) cannot
 #      slow the baselines down and flatter the ratios);
 #   3. prints requests/s, p50, p99 and the non-2xx count of each, the ratios intake/static and
 #      intake/proxy, the durability setting and the number of orders actually stored;
@@ -268,10 +268,10 @@ else
   r "orders stored: not counted (no os_orders table in $db: no order was stored, or the store is not built yet)"
 fi
 r ""
-r "The intake rate is a burst rate: the store and the background dispatcher (a watchdog in"
-r "the same server processes) keep running during the load as in production, but every"
-r "accepted order adds a delivery job, so a sustained rate also depends on how fast jobs are"
-r "delivered. The baselines are the cost of Apache itself answering a POST of the same size:"
+r "The intake rate is a burst rate: every accepted order adds a delivery job, so a sustained"
+r "rate also depends on how fast jobs are delivered. (This version has no dispatcher yet: the"
+r "jobs only accumulate; once the dispatcher lands it runs in the same server processes"
+r "during the load, as in production.) The baselines are the cost of Apache itself answering a POST of the same size:"
 r "static = read and discard the body and send a file; proxy = the same through mod_proxy_http."
 r ""
 r "raw wrk output: $raw/"
