@@ -195,7 +195,6 @@ static int schema_version(os_conn_t *c, apr_pool_t *p, int *version)
  * together cannot both create it and a failure leaves nothing half-made. */
 static apr_status_t migrate(server_rec *s, os_conn_t *c, apr_pool_t *p)
 {
-    os_srv_conf_t *sc = os_srv_conf(s);
     apr_dbd_transaction_t *txn = NULL;
     int rv, version = 0, i;
 
@@ -210,10 +209,9 @@ static apr_status_t migrate(server_rec *s, os_conn_t *c, apr_pool_t *p)
     rv = apr_dbd_transaction_start(c->driver, p, c->handle, &txn);
     if (rv) goto fail;
     if (c->is_pg) {
-        /* serialise concurrent first starts of several servers */
-        if ((rv = exec_sql(c, "LOCK TABLE pg_catalog.pg_class IN SHARE ROW EXCLUSIVE MODE")) != 0) {
-            /* not fatal: creating the tables is still one transaction */
-        }
+        /* servers starting together take turns: the first creates the schema, the others
+         * then find it (a transaction-scoped advisory lock any database user may take) */
+        if ((rv = exec_any(c, p, "SELECT pg_advisory_xact_lock(7320410)"))) goto fail_txn;
     }
     if ((rv = exec_sql(c, "CREATE TABLE IF NOT EXISTS os_meta (name VARCHAR(64) PRIMARY KEY, "
                           "value VARCHAR(255) NOT NULL)"))) goto fail_txn;
@@ -237,7 +235,6 @@ static apr_status_t migrate(server_rec *s, os_conn_t *c, apr_pool_t *p)
     }
     rv = apr_dbd_transaction_end(c->driver, p, txn);
     if (rv) goto fail;
-    (void)sc;
     return APR_SUCCESS;
 
 fail_txn:
