@@ -66,6 +66,7 @@ int os_store_post_config(apr_pool_t *pconf, server_rec *s);
 void os_store_child_init(apr_pool_t *pchild, server_rec *s);
 /* Commits (or replays) one order through the server's writer; waits for the answer. */
 void os_store_intake(request_rec *r, os_intake_op_t *op);
+
 /* Reads one order. Returns APR_SUCCESS, APR_NOTFOUND, or an error when the store fails. */
 apr_status_t os_store_order_get(request_rec *r, const char *source_id, const char *reference,
                                 os_order_view_t **out);

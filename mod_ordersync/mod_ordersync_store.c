@@ -35,7 +35,7 @@ static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
 enum {
     ST_ORDER_FIND, ST_ORDER_INSERT, ST_ORDER_NEW_VERSION, ST_VERSION_INSERT, ST_JOB_REQUEUE,
     ST_JOB_INSERT, ST_EVENT_INSERT, ST_QUEUE_DEPTH, ST_ORDER_GET, ST_VERSIONS_GET,
-    ST_EVENTS_GET, ST_LATEST_BODY, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO, ST_COUNT
+    ST_EVENTS_GET, ST_LATEST_BODY, ST_COUNT
 };
 
 /* One text for both drivers except where noted; apr_dbd turns %s/%d/%lld into each driver's
@@ -80,10 +80,6 @@ static const char *const SQL[ST_COUNT] = {
     "SELECT at, kind, detail FROM os_events WHERE order_id = %s ORDER BY at, id",
     /* ST_LATEST_BODY */
     "SELECT body FROM os_order_versions WHERE order_id = %s AND version = %d",
-    /* ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO: prepared once, run for every order */
-    "SAVEPOINT os_op",
-    "RELEASE SAVEPOINT os_op",
-    "ROLLBACK TO SAVEPOINT os_op",
 };
 
 /* PostgreSQL: lock the order row so two servers cannot both append the same version. */
@@ -259,9 +255,8 @@ static apr_status_t conn_ready(server_rec *s, os_conn_t *c, apr_pool_t *ptemp)
     if (!c->is_pg) {
         exec_any(c, ptemp, apr_psprintf(ptemp, "PRAGMA busy_timeout=%d",
                                         OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT)));
-        /* savepoints need a statement journal: in memory, not a temp file per batch */
+        /* statement journals in memory, not a temp file per transaction */
         exec_any(c, ptemp, "PRAGMA temp_store=MEMORY");
-        exec_any(c, ptemp, "PRAGMA wal_autocheckpoint=16000");
         exec_any(c, ptemp, OS_CONF_INT(sc->durability, 0) ? "PRAGMA synchronous=FULL"
                                                          : "PRAGMA synchronous=NORMAL");
     }
@@ -277,7 +272,6 @@ static apr_status_t conn_ready(server_rec *s, os_conn_t *c, apr_pool_t *ptemp)
     for (i = 0; i < ST_COUNT; i++) {
         const char *sql = (c->is_pg && i == ST_ORDER_FIND) ? SQL_ORDER_FIND_PG : SQL[i];
         c->st[i] = NULL;
-        if (c->is_pg && i >= ST_SAVEPOINT) continue;
         rv = apr_dbd_prepare(c->driver, c->pool, c->handle, sql, NULL, &c->st[i]);
         if (rv) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: preparing statement %d "
@@ -365,12 +359,12 @@ static int intake_apply(os_conn_t *c, apr_pool_t *p, os_intake_op_t *op, int *qu
     a[0] = op->source_id; a[1] = op->reference;
     if ((rv = sel(c, p, ST_ORDER_FIND, &res, 2, a))) return rv;
     if (apr_dbd_get_row(c->driver, p, res, &row, 1) == 0) {
-        const char *id = apr_dbd_get_entry(c->driver, row, 0);
+        /* copies: PostgreSQL's driver frees a result once its rows are read to the end */
+        const char *id = apr_pstrdup(p, apr_dbd_get_entry(c->driver, row, 0));
         int latest = atoi(apr_dbd_get_entry(c->driver, row, 1));
-        const char *shipment = apr_dbd_get_entry(c->driver, row, 2);
-        const char *delivery = apr_dbd_get_entry(c->driver, row, 3);
-        const char *digest = apr_dbd_get_entry(c->driver, row, 4);
-        while (apr_dbd_get_row(c->driver, p, res, &row, -1) == 0);
+        const char *shipment = apr_pstrdup(p, apr_dbd_get_entry(c->driver, row, 2));
+        const char *delivery = apr_pstrdup(p, apr_dbd_get_entry(c->driver, row, 3));
+        const char *digest = apr_pstrdup(p, apr_dbd_get_entry(c->driver, row, 4));
 
         apr_cpystrn(op->order_id, id, sizeof(op->order_id));
         if (!strcmp(digest, op->digest)) {
@@ -466,25 +460,61 @@ typedef struct os_store_t {
  * the limit holds across processes. */
 #define OS_QUEUE_RECOUNT apr_time_from_sec(1)
 
-/* PostgreSQL cannot PREPARE a SAVEPOINT; SQLite would re-parse it for every order. */
-static int savepoint(os_conn_t *c, apr_pool_t *p, int st)
-{
-    return c->is_pg ? exec_sql(c, SQL[st]) : q(c, p, st, NULL, 0, NULL);
-}
-
-/* Commits a batch. Each order runs under its own savepoint so one that fails (a race lost on
- * PostgreSQL, a constraint) is retried or refused alone; the others still commit. */
-static void writer_commit(os_store_t *st, os_intake_op_t *batch, apr_pool_t *p,
-                          const char *lock_failed)
+/* Applies a list of orders in one transaction, all or nothing. Returns 0 when it committed;
+ * otherwise nothing of it was written and *why says what failed. */
+static int commit_list(os_store_t *st, os_conn_t *c, apr_pool_t *p, os_intake_op_t *list,
+                       const char **why)
 {
     os_srv_conf_t *sc = os_srv_conf(st->s);
     apr_dbd_transaction_t *txn = NULL;
+    os_intake_op_t *op;
+    int rv, n = 0, room, room_before;
+
+    for (op = list; op; op = op->next) n++;
+    if ((rv = apr_dbd_transaction_start(c->driver, p, c->handle, &txn))) {
+        *why = apr_pstrdup(p, conn_error(c, rv));
+        return rv;
+    }
+    room = OS_CONF_INT(sc->queue_max, OS_DEFAULT_QUEUE_MAX) - st->queued;
+    if (apr_time_now() - st->counted_at >= OS_QUEUE_RECOUNT || room <= 2 * n) {
+        apr_dbd_results_t *res;
+        apr_dbd_row_t *row = NULL;
+        if ((rv = sel(c, p, ST_QUEUE_DEPTH, &res, 0, NULL))) goto rollback;
+        if (apr_dbd_get_row(c->driver, p, res, &row, 1) == 0) {
+            st->queued = atoi(apr_dbd_get_entry(c->driver, row, 0));
+        }
+        st->counted_at = apr_time_now();
+        room = OS_CONF_INT(sc->queue_max, OS_DEFAULT_QUEUE_MAX) - st->queued;
+    }
+    room_before = room;
+    for (op = list; op; op = op->next) {
+        op->error = NULL;
+        if ((rv = intake_apply(c, p, op, &room))) goto rollback;
+    }
+    if ((rv = apr_dbd_transaction_end(c->driver, p, txn))) {
+        *why = apr_pstrdup(p, conn_error(c, rv));
+        return rv;
+    }
+    st->queued += room_before - room;
+    return 0;
+
+rollback:
+    *why = apr_pstrdup(p, rv == -1 ? "the order was changed concurrently" : conn_error(c, rv));
+    apr_dbd_transaction_mode_set(c->driver, txn, APR_DBD_TRANSACTION_ROLLBACK);
+    apr_dbd_transaction_end(c->driver, p, txn);
+    return rv;
+}
+
+/* Commits a batch in one transaction. If that fails, the orders are tried again one by one,
+ * so one order that cannot be stored (a race lost to another server, a constraint) is
+ * refused alone and the others still commit; a store that cannot write at all refuses all. */
+static void writer_commit(os_store_t *st, os_intake_op_t *batch, apr_pool_t *p,
+                          const char *lock_failed)
+{
     os_conn_t *c = NULL;
     os_intake_op_t *op;
-    const char *fail = NULL;
-    int rv, room, room_before = 0, batch_len = 0;
+    const char *fail = NULL, *why = NULL;
 
-    for (op = batch; op; op = op->next) batch_len++;
     if (lock_failed) {
         fail = lock_failed;
         goto out;
@@ -500,64 +530,40 @@ static void writer_commit(os_store_t *st, os_intake_op_t *batch, apr_pool_t *p,
         st->dbd = NULL;
         goto out;
     }
-    rv = apr_dbd_transaction_start(c->driver, p, c->handle, &txn);
-    if (rv) { fail = apr_pstrdup(p, conn_error(c, rv)); goto out; }
-    /* each order's failure is handled under its own savepoint, not by failing the batch */
-    apr_dbd_transaction_mode_set(c->driver, txn, APR_DBD_TRANSACTION_COMMIT
-                                                 | APR_DBD_TRANSACTION_IGNORE_ERRORS);
-    room = OS_CONF_INT(sc->queue_max, OS_DEFAULT_QUEUE_MAX) - st->queued;
-    if (apr_time_now() - st->counted_at >= OS_QUEUE_RECOUNT || room <= 2 * batch_len) {
-        apr_dbd_results_t *res;
-        apr_dbd_row_t *row = NULL;
-        if ((rv = sel(c, p, ST_QUEUE_DEPTH, &res, 0, NULL))) { fail = apr_pstrdup(p, conn_error(c, rv)); goto rollback; }
-        if (apr_dbd_get_row(c->driver, p, res, &row, 1) == 0) {
-            st->queued = atoi(apr_dbd_get_entry(c->driver, row, 0));
-        }
-        st->counted_at = apr_time_now();
-        room = OS_CONF_INT(sc->queue_max, OS_DEFAULT_QUEUE_MAX) - st->queued;
+    if (commit_list(st, c, p, batch, &why) == 0) return;
+    if (!batch->next && !c->is_pg) {
+        fail = why;
+        goto out;
     }
-    room_before = room;
     for (op = batch; op; op = op->next) {
-        int attempt;
-        for (attempt = 0; attempt < 3; attempt++) {
-            if ((rv = savepoint(c, p, ST_SAVEPOINT))) break;
-            rv = intake_apply(c, p, op, &room);
-            if (rv == 0) { savepoint(c, p, ST_RELEASE); break; }
-            savepoint(c, p, ST_ROLLBACK_TO);
-            savepoint(c, p, ST_RELEASE);
-            if (!c->is_pg) break;     /* SQLite holds the write lock: no race to retry */
+        os_intake_op_t *next = op->next;
+        int attempt, rv = 0;
+        op->next = NULL;
+        /* PostgreSQL: another server may have changed the order in between; try again */
+        for (attempt = 0; attempt < (c->is_pg ? 3 : 1); attempt++) {
+            if ((rv = commit_list(st, c, p, op, &why)) == 0) break;
         }
+        op->next = next;
         if (rv) {
             op->result = OS_INTAKE_UNAVAILABLE;
-            op->error = apr_pstrdup(p, rv == -1 ? "concurrent update" : conn_error(c, rv));
+            op->error = why;
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, st->s, "ordersync: storing order %s/%s "
-                         "failed: %s", op->source_id, op->reference, op->error);
+                         "failed: %s", op->source_id, op->reference, why);
         }
     }
-    rv = apr_dbd_transaction_end(c->driver, p, txn);
-    if (rv) fail = apr_pstrdup(p, conn_error(c, rv));
-    else st->queued += room_before - room;
-    goto out;
+    return;
 
-rollback:
-    apr_dbd_transaction_mode_set(c->driver, txn, APR_DBD_TRANSACTION_ROLLBACK);
-    apr_dbd_transaction_end(c->driver, p, txn);
 out:
-    if (fail) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, st->s, "ordersync: the store could not commit "
-                     "%s: %s", batch->next ? "a batch of orders" : "an order", fail);
-        for (op = batch; op; op = op->next) {
-            if (op->result == OS_INTAKE_CREATED || op->result == OS_INTAKE_NEW_VERSION
-                || op->result == OS_INTAKE_REPLAY || !op->error) {
-                op->result = OS_INTAKE_UNAVAILABLE;
-                op->error = fail;
-            }
-        }
-        if (st->dbd && c && c->is_pg) {
-            /* a broken PostgreSQL connection is not reused */
-            dbd_close(st->s, st->dbd);
-            st->dbd = NULL;
-        }
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, st->s, "ordersync: the store could not commit "
+                 "%s: %s", batch->next ? "a batch of orders" : "an order", fail);
+    for (op = batch; op; op = op->next) {
+        op->result = OS_INTAKE_UNAVAILABLE;
+        op->error = fail;
+    }
+    if (st->dbd && c && c->is_pg) {
+        /* a broken PostgreSQL connection is not reused */
+        dbd_close(st->s, st->dbd);
+        st->dbd = NULL;
     }
 }
 
@@ -694,24 +700,20 @@ void os_store_child_init(apr_pool_t *pchild, server_rec *s)
     }
 }
 
-void os_store_intake(request_rec *r, os_intake_op_t *op)
+/* Queues the order for this process's writer and waits for its commit, at most the store
+ * timeout while it is still queued. */
+static void commit_local(os_store_t *st, os_intake_op_t *op, apr_pool_t *p)
 {
-    os_srv_conf_t *sc = os_srv_conf(r->server);
-    os_store_t *st = sc->store;
+    os_srv_conf_t *sc = os_srv_conf(st->s);
     apr_time_t deadline;
 
     op->next = NULL;
     op->done = 0;
     op->error = NULL;
     op->wake = NULL;
-    if (!st) {
-        op->result = OS_INTAKE_UNAVAILABLE;
-        op->error = "no store for this server (mod_dbd missing?)";
-        return;
-    }
     deadline = apr_time_now()
                + apr_time_from_msec(OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT));
-    if (apr_thread_cond_create(&op->wake, r->pool) != APR_SUCCESS) {
+    if (apr_thread_cond_create(&op->wake, p) != APR_SUCCESS) {
         op->result = OS_INTAKE_UNAVAILABLE;
         op->error = "cannot wait for the store";
         return;
@@ -743,6 +745,18 @@ void os_store_intake(request_rec *r, os_intake_op_t *op)
         apr_thread_cond_timedwait(op->wake, st->mu, left);
     }
     apr_thread_mutex_unlock(st->mu);
+}
+
+void os_store_intake(request_rec *r, os_intake_op_t *op)
+{
+    os_store_t *st = os_srv_conf(r->server)->store;
+
+    if (!st) {
+        op->result = OS_INTAKE_UNAVAILABLE;
+        op->error = "no store for this server (mod_dbd missing?)";
+        return;
+    }
+    commit_local(st, op, r->pool);
 }
 
 /* ---- reads -------------------------------------------------------------------------- */
