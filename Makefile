@@ -59,9 +59,11 @@ test-unit: $(UNIT_BIN)
 test-suite: $(SO)
 	bash build/run-tests.sh $(MPM) $(SO) $(MPM)
 
-# THE test command: unit tests, then the Apache::Test suite under the event MPM.
+# THE test command: unit tests, then the Apache::Test suite under the event, worker and
+# prefork MPMs (about a minute on 2 cores).
 test: test-unit
 	$(MAKE) test-suite MPM=event
+	$(MAKE) test-mpm
 
 test-mpm: $(SO)
 	bash build/run-tests.sh worker $(SO) worker
