@@ -150,7 +150,7 @@ static int exec_any(os_conn_t *c, apr_pool_t *p, const char *sql)
     return rv;
 }
 
-/* Runs a statement that returns one integer (a PRAGMA's value). */
+/* Runs a statement that returns one integer (a PRAGMA's value, a setting); -1 if no row. */
 static int select_int(os_conn_t *c, apr_pool_t *p, const char *sql, apr_int64_t *out)
 {
     apr_dbd_results_t *res = NULL;
@@ -172,19 +172,10 @@ static int exec_sql(os_conn_t *c, const char *sql)
 
 static int schema_version(os_conn_t *c, apr_pool_t *p, int *version)
 {
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    int rv;
-
-    *version = 0;
-    rv = apr_dbd_select(c->driver, p, c->handle, &res,
-                        "SELECT value FROM os_meta WHERE name = 'schema_version'", 1);
-    if (rv) return rv;
-    if (apr_dbd_get_row(c->driver, p, res, &row, 1) == 0) {
-        const char *v = apr_dbd_get_entry(c->driver, row, 0);
-        *version = v ? atoi(v) : 0;
-    }
-    return 0;
+    apr_int64_t v = 0;
+    int rv = select_int(c, p, "SELECT value FROM os_meta WHERE name = 'schema_version'", &v);
+    *version = (int)v;
+    return rv == -1 ? 0 : rv;       /* no row yet: an empty store, version 0 */
 }
 
 /* Brings the schema to OS_SCHEMA_VERSION inside one write transaction, so servers starting
@@ -353,7 +344,7 @@ static int intake_apply(os_conn_t *c, apr_pool_t *p, os_intake_op_t *op, int *qu
     apr_time_t now = apr_time_now();
     const char *snow = i64(p, now);
     const char *intake_state = op->cancelled ? "cancelled" : "accepted";
-    const char *a[17];
+    const char *a[13];
     int rv, n;
 
     a[0] = op->source_id; a[1] = op->reference;
