@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for the test suite, reachable only through a Unix socket.
-#   build/pg.sh start DIR PORT   (creates DIR/data, DIR/sock and the databases "ordersync", "ordersync_queue")
+#   build/pg.sh start DIR PORT   (creates DIR/data, DIR/sock and the databases ordersync, ordersync_queue, ordersync_locked)
 #   build/pg.sh stop DIR
 # Runs as the invoking user (the suite's unprivileged user when make test-pg runs as root).
 set -euo pipefail
@@ -16,7 +16,7 @@ case "$cmd" in
     "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "-k $dir/sock -p $port \
       -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c max_connections=300" \
       start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
-    for db in ordersync ordersync_queue; do
+    for db in ordersync ordersync_queue ordersync_locked; do
       "$bin/createdb" -h "$dir/sock" -p "$port" -U postgres "$db"
     done
     echo "pg: cluster up (socket $dir/sock, port $port)"

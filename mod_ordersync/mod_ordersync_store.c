@@ -243,9 +243,20 @@ static apr_status_t conn_ready(server_rec *s, os_conn_t *c, apr_pool_t *ptemp)
     int i, rv;
 
     if (c->ready) return APR_SUCCESS;
-    if (!c->is_pg) {
+    if (c->is_pg) {
+        /* a lock held elsewhere (another server's long transaction, an operator's LOCK
+         * TABLE) fails the commit after the store timeout instead of stalling the intake */
+        exec_sql(c, apr_psprintf(ptemp, "SET lock_timeout = %d",
+                                 OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT)));
+    }
+    else {
+        /* apr-util's driver answers SQLITE_BUSY by sleeping 100 ms and trying again, 15
+         * times, and every try waits SQLite's busy timeout anew: share the store timeout
+         * among the 16 tries so the whole wait stays near it (never below the driver's
+         * own 1.5 s of sleeps) */
+        int ms = OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT);
         exec_any(c, ptemp, apr_psprintf(ptemp, "PRAGMA busy_timeout=%d",
-                                        OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT)));
+                                        ms > 1500 + 16 ? (ms - 1500) / 16 : 1));
         /* statement journals in memory, not a temp file per transaction */
         exec_any(c, ptemp, "PRAGMA temp_store=MEMORY");
         exec_any(c, ptemp, OS_CONF_INT(sc->durability, 0) ? "PRAGMA synchronous=FULL"
