@@ -17,18 +17,29 @@ static int unauthorized(request_rec *r, const char *detail, int had_credentials)
     return os_problem(r, HTTP_UNAUTHORIZED, "unauthorized", "Unauthorized", detail);
 }
 
-/* The source whose key the request carries as "Authorization: Bearer <key>". */
-static const os_source_t *bearer_source(request_rec *r, int *had)
+/* The source whose key the request carries as "Authorization: Bearer <key>". Without one,
+ * answers 401 itself (dropping any body) and returns NULL. */
+static const os_source_t *bearer_source(request_rec *r)
 {
     const char *h = apr_table_get(r->headers_in, "Authorization");
-    *had = 0;
-    if (!h) return NULL;
-    while (apr_isspace(*h)) h++;
-    if (strncasecmp(h, "Bearer ", 7)) return NULL;
-    *had = 1;
-    h += 7;
-    while (apr_isspace(*h)) h++;
-    return os_source_by_key(os_srv_conf(r->server), h);
+    const os_source_t *src = NULL;
+    int had = 0;
+
+    if (h) {
+        while (apr_isspace(*h)) h++;
+        if (!strncasecmp(h, "Bearer ", 7)) {
+            had = 1;
+            h += 7;
+            while (apr_isspace(*h)) h++;
+            src = os_source_by_key(os_srv_conf(r->server), h);
+        }
+    }
+    if (!src) {
+        ap_discard_request_body(r);
+        unauthorized(r, had ? "the Bearer key is not the key of any source"
+                            : "send the source's key as Authorization: Bearer <key>", had);
+    }
+    return src;
 }
 
 static int json_content_type(request_rec *r)
@@ -144,7 +155,7 @@ static int invalid(request_rec *r, apr_array_header_t *violations)
                          apr_psprintf(r->pool, "%d field%s of the order %s invalid",
                                       violations->nelts, violations->nelts == 1 ? "" : "s",
                                       violations->nelts == 1 ? "is" : "are"));
-    yajl_gen_string(g, (const unsigned char *)"errors", 6);
+    os_jgen_str(g, "errors");
     yajl_gen_array_open(g);
     for (i = 0; i < violations->nelts; i++) {
         const os_violation_t *v = &APR_ARRAY_IDX(violations, i, os_violation_t);
@@ -240,15 +251,11 @@ int os_intake_orders(request_rec *r, const char *const *params)
     os_order_t *order;
     os_intake_op_t op;
     yajl_gen g;
-    int had, rc, status;
+    int rc, status;
     const char *url;
 
     (void)params;
-    if (!(src = bearer_source(r, &had))) {
-        ap_discard_request_body(r);
-        return unauthorized(r, had ? "the Bearer key is not the key of any source"
-                                   : "send the source's key as Authorization: Bearer <key>", had);
-    }
+    if (!(src = bearer_source(r))) return OK;
     if (parse_body(r, &doc) != OK) return OK;
     if (accept_order(r, src, doc, &op, &order) == DONE) return OK;
     if ((rc = store_refusal(r, &op)) != DECLINED) return rc;
@@ -314,7 +321,7 @@ int os_intake_enqueue(request_rec *r, const char *const *params)
     os_jgen_kv_str(g, "id", op.order_id);
     os_jgen_kv_str(g, "reference", op.reference);
     if (entity && (entity->type == OS_JSON_STRING || entity->type == OS_JSON_NUMBER)) {
-        yajl_gen_string(g, (const unsigned char *)"entity_id", 9);
+        os_jgen_str(g, "entity_id");
         os_jgen_value(g, entity, 0);
     }
     else {
@@ -331,12 +338,9 @@ int os_order_status(request_rec *r, const char *const *params)
     os_order_view_t *v;
     apr_status_t rv;
     yajl_gen g;
-    int had, i;
+    int i;
 
-    if (!(src = bearer_source(r, &had))) {
-        return unauthorized(r, had ? "the Bearer key is not the key of any source"
-                                   : "send the source's key as Authorization: Bearer <key>", had);
-    }
+    if (!(src = bearer_source(r))) return OK;
     if (strcmp(src->id, params[0])) {
         return os_problem(r, HTTP_FORBIDDEN, "wrong-source", "Forbidden",
                           apr_psprintf(r->pool, "the key given belongs to source '%s', not '%s'",
@@ -364,11 +368,11 @@ int os_order_status(request_rec *r, const char *const *params)
     os_jgen_kv_int(g, "delivered_version", v->delivered_version);
     os_jgen_kv_str(g, "created_at", v->created_at);
     os_jgen_kv_str(g, "updated_at", v->updated_at);
-    yajl_gen_string(g, (const unsigned char *)"states", 6);
+    os_jgen_str(g, "states");
     yajl_gen_map_open(g);
     for (i = 0; i < 4; i++) {
         if (!v->state[i]) continue;
-        yajl_gen_string(g, (const unsigned char *)OS_STATE_STEPS[i], strlen(OS_STATE_STEPS[i]));
+        os_jgen_str(g, OS_STATE_STEPS[i]);
         yajl_gen_map_open(g);
         os_jgen_kv_str(g, "state", v->state[i]);
         os_jgen_kv_str(g, "at", v->state_at[i]);
@@ -376,7 +380,7 @@ int os_order_status(request_rec *r, const char *const *params)
         yajl_gen_map_close(g);
     }
     yajl_gen_map_close(g);
-    yajl_gen_string(g, (const unsigned char *)"versions", 8);
+    os_jgen_str(g, "versions");
     yajl_gen_array_open(g);
     for (i = 0; i < v->versions->nelts; i++) {
         const os_version_view_t *vv = &APR_ARRAY_IDX(v->versions, i, os_version_view_t);
@@ -387,10 +391,10 @@ int os_order_status(request_rec *r, const char *const *params)
         yajl_gen_map_close(g);
     }
     yajl_gen_array_close(g);
-    yajl_gen_string(g, (const unsigned char *)"shipments", 9);
+    os_jgen_str(g, "shipments");
     yajl_gen_array_open(g);
     yajl_gen_array_close(g);
-    yajl_gen_string(g, (const unsigned char *)"events", 6);
+    os_jgen_str(g, "events");
     yajl_gen_array_open(g);
     for (i = 0; i < v->events->nelts; i++) {
         const os_event_view_t *ev = &APR_ARRAY_IDX(v->events, i, os_event_view_t);
@@ -405,7 +409,7 @@ int os_order_status(request_rec *r, const char *const *params)
         os_json_t *body;
         if (os_json_parse(r->pool, v->latest_body, strlen(v->latest_body), 512, &body, NULL)
             == APR_SUCCESS) {
-            yajl_gen_string(g, (const unsigned char *)"order", 5);
+            os_jgen_str(g, "order");
             os_jgen_value(g, body, 0);
         }
     }
