@@ -15,6 +15,7 @@
 #include "apr_optional.h"
 #include "apr_global_mutex.h"
 #include "util_mutex.h"
+#include "mod_watchdog.h"
 
 #define OS_SCHEMA_VERSION 1
 
@@ -29,6 +30,10 @@ static apr_global_mutex_t *store_mutex;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_open) *dbd_open;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_close) *dbd_close;
 static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
+
+/* Set in post_config when a watchdog checkpoints the SQLite stores (see "checkpoints"). */
+static int checkpoints_in_background;
+#define OS_CKPT_SAFETY_PAGES 16384    /* SQLite's own checkpoint only past 32 MB of WAL */
 
 /* ---- statements ------------------------------------------------------------------- */
 
@@ -261,6 +266,10 @@ static apr_status_t conn_ready(server_rec *s, os_conn_t *c, apr_pool_t *ptemp)
         exec_any(c, ptemp, "PRAGMA temp_store=MEMORY");
         exec_any(c, ptemp, OS_CONF_INT(sc->durability, 0) ? "PRAGMA synchronous=FULL"
                                                          : "PRAGMA synchronous=NORMAL");
+        if (checkpoints_in_background) {
+            exec_any(c, ptemp, apr_psprintf(ptemp, "PRAGMA wal_autocheckpoint=%d",
+                                            OS_CKPT_SAFETY_PAGES));
+        }
     }
     if (migrate(s, c, ptemp) != APR_SUCCESS) return APR_EGENERAL;
     if (!c->is_pg && sc->store_max_size != OS_UNSET) {
@@ -648,6 +657,153 @@ static apr_status_t store_stop(void *data)
     return APR_SUCCESS;
 }
 
+/* ---- checkpoints (SQLite) -------------------------------------------------------------
+
+ * SQLite copies the WAL back into the database file (a checkpoint) by default inside the
+ * commit that takes the WAL past 1,000 pages: that commit's requests wait for the copy and
+ * two fsyncs while the writers of every process wait for the write lock (measured: the
+ * intake ran a third slower). Instead a singleton watchdog checkpoints every tick (100 ms),
+ * outside the write lock, and writers only append. What was appended during that copy is
+ * copied once more holding the write lock, briefly: SQLite starts the WAL over only at a
+ * commit that finds all of it copied, and under load that moment never comes otherwise. SQLite's own checkpoint stays on at 32 MB of WAL, for the seconds
+ * in which no watchdog runs (its process being replaced). */
+#define OS_WATCHDOG "ordersync-store"
+#define OS_CKPT_LOCK_WAIT apr_time_from_sec(1)
+#define OS_CKPT_BACKOFF_MAX apr_time_from_sec(60)
+
+typedef struct {
+    server_rec *s;
+    apr_time_t retry_at;              /* after a failure: not before then */
+    apr_interval_time_t backoff;
+    apr_int64_t last_log;             /* the WAL's frames after the last tick */
+} os_ckpt_t;
+
+/* mod_watchdog's thread outlives this process's pool, and mod_dbd's connections go with that
+ * pool: background work runs only while the gate is open, and the pool's pre-cleanup closes
+ * it after waiting for the work in progress. */
+typedef struct {
+    apr_thread_mutex_t *mu;
+    int open;
+} os_gate_t;
+static volatile void *bg_gate;
+
+static apr_status_t gate_close(void *data)
+{
+    os_gate_t *g = data;
+    apr_thread_mutex_lock(g->mu);
+    g->open = 0;
+    apr_thread_mutex_unlock(g->mu);
+    return APR_SUCCESS;
+}
+
+/* One PASSIVE checkpoint: never waits for readers or the writer. *log and *done are the
+ * WAL's frames and those now in the database file (-1 each when the store is not in WAL). */
+static int wal_checkpoint(os_conn_t *c, apr_pool_t *p, apr_int64_t *log, apr_int64_t *done)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rv = apr_dbd_select(c->driver, p, c->handle, &res, "PRAGMA wal_checkpoint(PASSIVE)", 1);
+    if (rv) return rv;
+    if (apr_dbd_get_row(c->driver, p, res, &row, 1) != 0) return -1;
+    *log = apr_atoi64(apr_dbd_get_entry(c->driver, row, 1));
+    *done = apr_atoi64(apr_dbd_get_entry(c->driver, row, 2));
+    while (apr_dbd_get_row(c->driver, p, res, &row, -1) == 0);
+    return 0;
+}
+
+static apr_status_t checkpoint(os_ckpt_t *ck, apr_pool_t *p)
+{
+    ap_dbd_t *dbd = dbd_open(p, ck->s);
+    os_conn_t *c;
+    apr_int64_t log = 0, done = 0;
+    int rv;
+
+    if (!dbd) {
+        rv = -1;                      /* mod_dbd said why */
+        goto retry_later;
+    }
+    c = conn_of(dbd);
+    if (c->is_pg) {                   /* PostgreSQL checkpoints on its own: stop calling */
+        dbd_close(ck->s, dbd);
+        return APR_ENOTIMPL;
+    }
+    if (!c->ready) {
+        /* set up (and the schema made) as by the writers, taking turns with them: a
+         * connection that met the file before its schema must not go to a writer */
+        if (store_mutex && apr_global_mutex_timedlock(store_mutex, OS_CKPT_LOCK_WAIT)
+                           != APR_SUCCESS) {
+            dbd_close(ck->s, dbd);
+            return APR_SUCCESS;
+        }
+        rv = conn_ready(ck->s, c, p) == APR_SUCCESS ? 0 : -1;
+        if (store_mutex) apr_global_mutex_unlock(store_mutex);
+        if (rv) {
+            dbd_close(ck->s, dbd);
+            goto retry_later;
+        }
+    }
+    rv = wal_checkpoint(c, p, &log, &done);
+    /* frames appended since the last tick (a WAL that starts over is new as well): copy
+     * what came in during that pass with the writers held off */
+    if (rv == 0 && log > 0 && log != ck->last_log && store_mutex
+        && apr_global_mutex_timedlock(store_mutex, OS_CKPT_LOCK_WAIT) == APR_SUCCESS) {
+        rv = wal_checkpoint(c, p, &log, &done);
+        apr_global_mutex_unlock(store_mutex);
+    }
+    ck->last_log = log;
+    if (rv) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ck->s, "ordersync: checkpoint failed: %s",
+                     conn_error(c, rv));
+    }
+    dbd_close(ck->s, dbd);
+    if (rv == 0) {
+        ck->backoff = 0;
+        return APR_SUCCESS;
+    }
+retry_later:
+    /* a store that cannot be opened is the writer's to report, once per request; here
+     * it is tried again at growing intervals rather than every tick */
+    ck->backoff = ck->backoff ? ck->backoff * 2 : apr_time_from_sec(1);
+    if (ck->backoff > OS_CKPT_BACKOFF_MAX) ck->backoff = OS_CKPT_BACKOFF_MAX;
+    ck->retry_at = apr_time_now() + ck->backoff;
+    return APR_SUCCESS;
+}
+
+static apr_status_t checkpoint_tick(int state, void *data, apr_pool_t *p)
+{
+    os_ckpt_t *ck = data;
+    os_gate_t *g = apr_atomic_casptr(&bg_gate, NULL, NULL);
+    apr_status_t rv = APR_SUCCESS;
+
+    if (state != AP_WATCHDOG_STATE_RUNNING || !g) return APR_SUCCESS;
+    apr_thread_mutex_lock(g->mu);
+    if (g->open && apr_time_now() >= ck->retry_at) rv = checkpoint(ck, p);
+    apr_thread_mutex_unlock(g->mu);
+    return rv;
+}
+
+/* Registers the checkpoint job of each server with a hub; 0 when there is no watchdog. */
+static int checkpoints_register(apr_pool_t *pconf, server_rec *s)
+{
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *get_instance =
+        APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *register_callback =
+        APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    ap_watchdog_t *wd = NULL;
+    server_rec *vs;
+
+    if (!get_instance || !register_callback) return 0;
+    if (get_instance(&wd, OS_WATCHDOG, 0, 1, pconf) != APR_SUCCESS || !wd) return 0;
+    for (vs = s; vs; vs = vs->next) {
+        os_ckpt_t *ck;
+        if (!os_srv_conf(vs)->mounts->nelts) continue;
+        ck = apr_pcalloc(pconf, sizeof(*ck));
+        ck->s = vs;
+        if (register_callback(wd, AP_WD_TM_SLICE, ck, checkpoint_tick) != APR_SUCCESS) return 0;
+    }
+    return 1;
+}
+
 void os_store_pre_config(apr_pool_t *pconf)
 {
     ap_mutex_register(pconf, OS_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
@@ -662,12 +818,19 @@ int os_store_post_config(apr_pool_t *pconf, server_rec *s)
     dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
     dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
     store_mutex = NULL;
+    checkpoints_in_background = 0;
     for (vs = s; vs; vs = vs->next) {
         if (os_srv_conf(vs)->mounts->nelts) break;
     }
     if (!vs) return OK;
     rv = ap_global_mutex_create(&store_mutex, NULL, OS_MUTEX_TYPE, NULL, s, pconf, 0);
-    return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
+    if (rv != APR_SUCCESS) return HTTP_INTERNAL_SERVER_ERROR;
+    checkpoints_in_background = checkpoints_register(pconf, s);
+    if (!checkpoints_in_background) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "ordersync: no mod_watchdog: SQLite "
+                     "stores checkpoint inside commits, which slows the intake");
+    }
+    return OK;
 }
 
 void os_store_child_init(apr_pool_t *pchild, server_rec *s)
@@ -680,6 +843,14 @@ void os_store_child_init(apr_pool_t *pchild, server_rec *s)
                          "write lock in this process; writers will rely on the store's own locking");
             store_mutex = NULL;
         }
+    }
+    if (checkpoints_in_background) {
+        /* from the process's pool, which outlives pchild as mod_watchdog's thread does */
+        os_gate_t *g = apr_pcalloc(s->process->pool, sizeof(*g));
+        apr_thread_mutex_create(&g->mu, APR_THREAD_MUTEX_DEFAULT, s->process->pool);
+        g->open = 1;
+        apr_pool_pre_cleanup_register(pchild, g, gate_close);
+        apr_atomic_xchgptr(&bg_gate, g);
     }
     for (; s; s = s->next) {
         os_srv_conf_t *sc = os_srv_conf(s);

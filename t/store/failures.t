@@ -16,7 +16,7 @@ my $logs = Apache::Test::vars()->{t_logs};
 expect_error_log('ordersync: (migrating the store failed|the store could not commit|order [^ ]+ not stored|storing order)',
                  'attempt to write a readonly database|unable to open database|database or disk is full',
                  'read-only transaction',
-                 "mod_dbd|AH0063[0-9]|AH00629|DBD: failed|can't connect");
+                 "mod_dbd|AH0063[0-9]|AH00629|AH02655|DBD: failed|can't connect");
 
 sub post_on {
     my ($vhost, $ref, %over) = @_;
