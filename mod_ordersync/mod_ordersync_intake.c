@@ -116,6 +116,7 @@ static int parse_body(request_rec *r, os_json_t **doc)
                                        : "no Content-Type"));
         return DONE;
     }
+    os_store_expect(r);
     rc = read_body(r, max, &buf, &len);
     if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
         os_problem(r, rc, "body-too-large", "Payload Too Large",

@@ -453,12 +453,18 @@ static int intake_apply(os_conn_t *c, apr_pool_t *p, os_intake_op_t *op, int *qu
 
 /* ---- the writer ------------------------------------------------------------------------ */
 
+/* How long the writer waits for orders still on their way before it commits (see
+ * writer_main). */
+#define OS_COMMIT_LINGER apr_time_from_msec(1)
+
 typedef struct os_store_t {
     server_rec *s;
     apr_pool_t *pool;
     apr_thread_mutex_t *mu;
     apr_thread_cond_t *work;      /* the writer waits here for orders */
     os_intake_op_t *head, *tail;
+    int waiting;                  /* orders in the list */
+    volatile apr_uint32_t coming; /* requests of this process reading and checking an order */
     int stopping;
     apr_thread_t *thread;
     ap_dbd_t *dbd;                /* the writer's own connection */
@@ -598,6 +604,20 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *thd, void *data)
             apr_thread_cond_wait(st->work, st->mu);
             continue;
         }
+        /* A commit costs about what five orders cost (every b-tree page it touches goes to
+         * the WAL whole), so committing orders one by one would spend the CPU the requests
+         * need. While requests of this process are still reading and checking orders, wait
+         * a moment for them to join this batch; never when none is on its way. */
+        if (apr_atomic_read32(&st->coming) && st->waiting < batch_max) {
+            apr_time_t until = apr_time_now() + OS_COMMIT_LINGER;
+            do {
+                apr_interval_time_t left = until - apr_time_now();
+                if (left <= 0) break;
+                apr_thread_cond_timedwait(st->work, st->mu, left);
+            } while (!st->stopping && st->head && apr_atomic_read32(&st->coming)
+                     && st->waiting < batch_max);
+            if (!st->head) continue;
+        }
         /* Take the write lock first and the batch after: orders that arrive while another
          * process commits join this batch instead of waiting for the next turn. */
         if (store_mutex) {
@@ -618,6 +638,7 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *thd, void *data)
         for (n = 1; last->next && n < batch_max; n++) last = last->next;
         st->head = last->next;
         if (!st->head) st->tail = NULL;
+        st->waiting -= n;
         last->next = NULL;
         apr_thread_mutex_unlock(st->mu);
 
@@ -873,10 +894,60 @@ void os_store_child_init(apr_pool_t *pchild, server_rec *s)
     }
 }
 
+/* ---- orders on their way ------------------------------------------------------------- */
+
+typedef struct {
+    os_store_t *st;
+    int pending;
+} os_coming_t;
+
+static void coming_done(os_coming_t *c)
+{
+    c->pending = 0;
+    if (!apr_atomic_dec32(&c->st->coming)) {
+        /* the last one on its way: a lingering writer need not wait any longer */
+        apr_thread_mutex_lock(c->st->mu);
+        apr_thread_cond_signal(c->st->work);
+        apr_thread_mutex_unlock(c->st->mu);
+    }
+}
+
+static apr_status_t coming_cleanup(void *data)
+{
+    os_coming_t *c = data;
+    if (c->pending) coming_done(c);
+    return APR_SUCCESS;
+}
+
+void os_store_expect(request_rec *r)
+{
+    os_store_t *st = os_srv_conf(r->server)->store;
+    os_coming_t *c;
+
+    if (!st || ap_get_module_config(r->request_config, &ordersync_module)) return;
+    c = apr_palloc(r->pool, sizeof(*c));
+    c->st = st;
+    c->pending = 1;
+    apr_atomic_inc32(&st->coming);
+    ap_set_module_config(r->request_config, &ordersync_module, c);
+    apr_pool_cleanup_register(r->pool, c, coming_cleanup, apr_pool_cleanup_null);
+}
+
+/* The order is in the list (called with the writer's mutex held). */
+static void os_store_arrived(request_rec *r)
+{
+    os_coming_t *c = ap_get_module_config(r->request_config, &ordersync_module);
+    if (c && c->pending) {
+        c->pending = 0;
+        apr_atomic_dec32(&c->st->coming);
+    }
+}
+
 /* Queues the order for this process's writer and waits for its commit, at most the store
  * timeout while it is still queued. */
-static void commit_local(os_store_t *st, os_intake_op_t *op, apr_pool_t *p)
+static void commit_local(os_store_t *st, request_rec *r, os_intake_op_t *op)
 {
+    apr_pool_t *p = r->pool;
     os_srv_conf_t *sc = os_srv_conf(st->s);
     apr_time_t deadline;
 
@@ -892,9 +963,15 @@ static void commit_local(os_store_t *st, os_intake_op_t *op, apr_pool_t *p)
         return;
     }
     apr_thread_mutex_lock(st->mu);
+    os_store_arrived(r);
     if (st->tail) st->tail->next = op; else st->head = op;
     st->tail = op;
-    apr_thread_cond_signal(st->work);
+    st->waiting++;
+    /* the writer waits for the first order, then (lingering) for the last one on its way */
+    if (st->waiting == 1 || !apr_atomic_read32(&st->coming)
+        || st->waiting >= OS_CONF_INT(sc->batch_max, OS_DEFAULT_BATCH_MAX)) {
+        apr_thread_cond_signal(st->work);
+    }
     while (!op->done) {
         apr_time_t left = deadline - apr_time_now();
         if (left <= 0) {
@@ -904,6 +981,7 @@ static void commit_local(os_store_t *st, os_intake_op_t *op, apr_pool_t *p)
                 if (*pp == op) {
                     *pp = op->next;
                     if (st->tail == op) st->tail = prev;
+                    st->waiting--;
                     op->result = OS_INTAKE_UNAVAILABLE;
                     op->error = "timed out waiting for the store";
                     op->done = 1;
@@ -929,7 +1007,7 @@ void os_store_intake(request_rec *r, os_intake_op_t *op)
         op->error = "no store for this server (mod_dbd missing?)";
         return;
     }
-    commit_local(st, op, r->pool);
+    commit_local(st, r, op);
 }
 
 /* ---- reads -------------------------------------------------------------------------- */
