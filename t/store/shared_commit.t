@@ -1,0 +1,72 @@
+# Orders arriving at once on many connections (and so in several server processes) are
+# committed together by one writer for all processes, which leaves each process the answers
+# for its own orders. Every client must get the answer for its own order: its reference,
+# the id the store gave that order, version 1; and every order must be stored with its own
+# content.
+use strict;
+use warnings;
+use Apache::Test qw(-withtestmore);
+use Apache::TestRequest ();
+use Test::More;
+use JSON::PP ();
+use HTTP::Tiny ();
+use POSIX ();
+use lib 't/lib';
+use OSTest;
+
+my $clients = 8;
+my $per_client = 25;
+plan tests => 5;
+
+my $JSON = JSON::PP->new->canonical;
+my $url = 'http://' . Apache::TestRequest::hostport() . hub_url('/orders');
+my $key = key('demo');
+my $tag = "SC$$";
+
+# each client posts its orders back to back and reports "reference code id version"
+pipe(my $res_r, my $res_w) or die "pipe: $!";
+my @pids;
+for my $c (1 .. $clients) {
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        close $res_r;
+        my $http = HTTP::Tiny->new(timeout => 30, keep_alive => 1);
+        my $out = '';
+        for my $i (1 .. $per_client) {
+            my $ref = "$tag-$c-$i";
+            my $body = $JSON->encode(order_payload(reference => $ref,
+                                                   shipping_city => "City $c $i"));
+            my $r = $http->post($url, { content => $body, headers => {
+                Authorization => "Bearer $key", 'Content-Type' => 'application/json' } });
+            my $d = eval { JSON::PP::decode_json($r->{content}) } || {};
+            $out .= join(' ', $ref, $r->{status}, $d->{reference} // '-', $d->{id} // '-',
+                         $d->{version} // '-') . "\n";
+        }
+        syswrite($res_w, $out);
+        POSIX::_exit(0);
+    }
+    push @pids, $pid;
+}
+close $res_w;
+my @lines = map { chomp; $_ } <$res_r>;
+waitpid($_, 0) for @pids;
+
+is(scalar @lines, $clients * $per_client, "$clients clients x $per_client orders: every one answered");
+my @bad = grep { my ($ref, $code, $aref, $id, $v) = split ' '; $code != 202 || $aref ne $ref || $v ne '1' } @lines;
+is(scalar @bad, 0, 'each answer is 202 for the order posted, version 1') or diag(explain([@bad[0 .. ($#bad < 4 ? $#bad : 4)]]));
+my %ids;
+$ids{ (split ' ', $_)[3] }++ for @lines;
+is(scalar(keys %ids), scalar @lines, 'every order got an id of its own');
+
+# the store agrees: the id answered is the order's id, and the content is that order's
+my ($id_ok, $content_ok) = (0, 0);
+for my $l (@lines) {
+    my ($ref, $code, $aref, $id) = split ' ', $l;
+    my $res = json_req('GET', "/orders/demo/$ref", undef, 'demo');
+    my $o = decode($res) || {};
+    $id_ok++ if ($o->{id} // '') eq $id;
+    my ($c, $i) = $ref =~ /-(\d+)-(\d+)$/;
+    $content_ok++ if ($o->{order}{shipping_city} // '') eq "City $c $i";
+}
+is($id_ok, scalar @lines, 'GET shows each order under the id its client was given');
+is($content_ok, scalar @lines, 'and with its own content');
