@@ -33,10 +33,7 @@ typedef struct os_intake_op_t {
     const char *error;            /* why the store failed, for the log (never secrets) */
     /* writer bookkeeping */
     struct os_intake_op_t *next;
-    struct apr_thread_cond_t *wake;   /* signalled when this order's commit is over; NULL for
-                                       * another process's order (the answer goes to *shared) */
-    void *shared;
-    char error_buf[160];
+    struct apr_thread_cond_t *wake;   /* signalled when this order's commit is over */
     int done;
 } os_intake_op_t;
 

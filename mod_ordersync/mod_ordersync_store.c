@@ -15,11 +15,6 @@
 #include "apr_optional.h"
 #include "apr_global_mutex.h"
 #include "util_mutex.h"
-#include "apr_shm.h"
-#include <errno.h>
-#include <pthread.h>
-#include <time.h>
-#include <unistd.h>
 #include "mod_watchdog.h"
 
 #define OS_SCHEMA_VERSION 1
@@ -469,13 +464,12 @@ typedef struct os_store_t {
     apr_thread_cond_t *work;      /* the writer waits here for orders */
     os_intake_op_t *head, *tail;
     int waiting;                  /* orders in the list */
+    volatile apr_uint32_t coming; /* requests of this process reading and checking an order */
     int stopping;
     apr_thread_t *thread;
     ap_dbd_t *dbd;                /* the writer's own connection */
     int queued;                   /* jobs waiting, as last counted plus what we added since */
     apr_time_t counted_at;
-    int hub;                      /* this hub's number, the same in every process */
-    struct os_area_t *area;       /* where this writer publishes its batches (shared memory) */
 } os_store_t;
 
 /* Counting the queue costs a scan of the waiting jobs, so the writer counts at most once a
@@ -531,12 +525,17 @@ rollback:
 /* Commits a batch in one transaction. If that fails, the orders are tried again one by one,
  * so one order that cannot be stored (a race lost to another server, a constraint) is
  * refused alone and the others still commit; a store that cannot write at all refuses all. */
-static void writer_commit(os_store_t *st, os_intake_op_t *batch, apr_pool_t *p)
+static void writer_commit(os_store_t *st, os_intake_op_t *batch, apr_pool_t *p,
+                          const char *lock_failed)
 {
     os_conn_t *c = NULL;
     os_intake_op_t *op;
     const char *fail = NULL, *why = NULL;
 
+    if (lock_failed) {
+        fail = lock_failed;
+        goto out;
+    }
     if (!st->dbd) {
         st->dbd = dbd_open(st->pool, st->s);
         if (!st->dbd) { fail = "cannot open the store (see mod_dbd's message above)"; goto out; }
@@ -585,410 +584,74 @@ out:
     }
 }
 
-/* ---- one committer for all processes -----------------------------------------------------
- *
- * Every process has a writer, but a commit costs about what five orders cost and every
- * commit by another process throws away a writer's page cache, so one writer commits for
- * all of them while orders keep coming. A writer publishes its batch in shared memory (an
- * "area" of its own) and waits on a board (a process-shared condition variable) for the
- * answer. If no writer is committing (the store lock is free), it takes the lock and becomes
- * the committer: it commits every published batch and its own process's orders, leaves the
- * answers in the areas, and goes on while there is work, then steps down. Only the lock
- * holder takes or answers a published batch, so areas need no lock of their own. A process
- * without an area (more processes than areas, an order too big for one) commits its own
- * orders under the lock. */
-#define OS_AREAS 32
-#define OS_AREA_OPS 64
-#define OS_AREA_BYTES (128 * 1024)
-/* how long a committer keeps the store lock at most, so the checkpoints get their turn */
-#define OS_COMMITTER_TURN apr_time_from_msec(20)
-/* a follower looks again at least this often (a committer that stepped down meanwhile) */
-#define OS_FOLLOWER_SLICE apr_time_from_msec(2)
-
-enum { AREA_IDLE, AREA_PUBLISHED, AREA_TAKEN, AREA_DONE };
-enum { SO_SOURCE, SO_REFERENCE, SO_SENT, SO_ORIGIN, SO_BODY, SO_DIGEST, SO_STRINGS };
-
-typedef struct {
-    apr_uint32_t str[SO_STRINGS];     /* offsets into the area's data */
-    int cancelled;
-    /* the answer */
-    int result, version;
-    char order_id[40];
-    char delivery_state[24];
-    char error[160];
-} os_shared_op_t;
-
-typedef struct os_area_t {
-    volatile apr_uint32_t owner;      /* pid of the process whose writer uses it; 0: free */
-    volatile apr_uint32_t state;      /* AREA_* */
-    volatile apr_uint32_t coming;     /* that process's requests reading and checking orders
-                                       * (reset when the area is taken over from a process
-                                       * that died with requests under way) */
-    apr_uint32_t hub;                 /* which hub's store */
-    apr_uint32_t n;
-    os_shared_op_t ops[OS_AREA_OPS];
-    char data[OS_AREA_BYTES];
-} os_area_t;
-
-typedef struct {
-    pthread_mutex_t mu;               /* process-shared and robust: only for the waits */
-    pthread_cond_t changed;           /* broadcast after each commit and when a committer
-                                       * steps down */
-} os_board_t;
-
-static apr_shm_t *areas_shm;
-static os_board_t *board;
-static os_area_t *areas;
-
-static void board_lock(void)
-{
-    if (pthread_mutex_lock(&board->mu) == EOWNERDEAD) pthread_mutex_consistent(&board->mu);
-}
-
-static void board_broadcast(void)
-{
-    board_lock();
-    pthread_cond_broadcast(&board->changed);
-    pthread_mutex_unlock(&board->mu);
-}
-
-/* With the board locked: waits for a change, at most t. */
-static void board_wait(apr_interval_time_t t)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += apr_time_sec(t);
-    ts.tv_nsec += apr_time_usec(t) * 1000;
-    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-    if (pthread_cond_timedwait(&board->changed, &board->mu, &ts) == EOWNERDEAD) {
-        pthread_mutex_consistent(&board->mu);
-    }
-}
-
-static apr_status_t board_create(apr_pool_t *pconf)
-{
-    pthread_mutexattr_t ma;
-    pthread_condattr_t ca;
-    apr_size_t size = APR_ALIGN_DEFAULT(sizeof(os_board_t)) + OS_AREAS * sizeof(os_area_t);
-    apr_status_t rv = apr_shm_create(&areas_shm, size, NULL, pconf);   /* anonymous: inherited */
-
-    board = NULL;
-    areas = NULL;
-    if (rv != APR_SUCCESS) return rv;
-    board = apr_shm_baseaddr_get(areas_shm);
-    memset(board, 0, size);
-    pthread_mutexattr_init(&ma);
-    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (pthread_mutex_init(&board->mu, &ma) || pthread_cond_init(&board->changed, &ca)) {
-        board = NULL;
-        return APR_EGENERAL;
-    }
-    pthread_mutexattr_destroy(&ma);
-    pthread_condattr_destroy(&ca);
-    areas = (os_area_t *)((char *)board + APR_ALIGN_DEFAULT(sizeof(os_board_t)));
-    return APR_SUCCESS;
-}
-
-static int area_publish(os_area_t *a, os_intake_op_t *batch)
-{
-    apr_size_t used = 0;
-    apr_uint32_t n = 0;
-    os_intake_op_t *op;
-    int i;
-
-    for (op = batch; op; op = op->next, n++) {
-        os_shared_op_t *so = &a->ops[n];
-        const char *str[SO_STRINGS];
-        if (n == OS_AREA_OPS) return 0;
-        str[SO_SOURCE] = op->source_id; str[SO_REFERENCE] = op->reference;
-        str[SO_SENT] = op->sent_reference; str[SO_ORIGIN] = op->origin;
-        str[SO_BODY] = op->body; str[SO_DIGEST] = op->digest;
-        for (i = 0; i < SO_STRINGS; i++) {
-            apr_size_t len = strlen(str[i]) + 1;
-            if (used + len > OS_AREA_BYTES) return 0;     /* too big to share: commit alone */
-            memcpy(a->data + used, str[i], len);
-            so->str[i] = (apr_uint32_t)used;
-            used += len;
-        }
-        so->cancelled = op->cancelled;
-    }
-    a->n = n;
-    apr_atomic_set32(&a->state, AREA_PUBLISHED);
-    return 1;
-}
-
-/* The published batch was committed: its answers, in the batch's order. */
-static void area_answers(os_area_t *a, os_intake_op_t *batch)
-{
-    os_shared_op_t *so = a->ops;
-    os_intake_op_t *op;
-    for (op = batch; op; op = op->next, so++) {
-        op->result = (os_intake_result_e)so->result;
-        op->version = so->version;
-        apr_cpystrn(op->order_id, so->order_id, sizeof(op->order_id));
-        apr_cpystrn(op->delivery_state, so->delivery_state, sizeof(op->delivery_state));
-        apr_cpystrn(op->error_buf, so->error, sizeof(op->error_buf));
-        op->error = so->error[0] ? op->error_buf : NULL;
-    }
-    apr_atomic_set32(&a->state, AREA_IDLE);
-}
-
-/* With the lock held: takes every batch published for this hub, as ops appended at *tail;
- * their areas go to taken. */
-static os_intake_op_t **areas_take(os_store_t *st, apr_pool_t *p, os_intake_op_t **tail,
-                                   apr_array_header_t *taken)
-{
-    int i;
-    apr_uint32_t k;
-    for (i = 0; areas && i < OS_AREAS; i++) {
-        os_area_t *a = &areas[i];
-        if (a->hub != (apr_uint32_t)st->hub
-            || apr_atomic_cas32(&a->state, AREA_TAKEN, AREA_PUBLISHED) != AREA_PUBLISHED) continue;
-        for (k = 0; k < a->n; k++) {
-            os_shared_op_t *so = &a->ops[k];
-            os_intake_op_t *op = apr_pcalloc(p, sizeof(*op));
-            op->source_id = a->data + so->str[SO_SOURCE];
-            op->reference = a->data + so->str[SO_REFERENCE];
-            op->sent_reference = a->data + so->str[SO_SENT];
-            op->origin = a->data + so->str[SO_ORIGIN];
-            op->body = a->data + so->str[SO_BODY];
-            op->digest = a->data + so->str[SO_DIGEST];
-            op->cancelled = so->cancelled;
-            op->shared = so;
-            *tail = op;
-            tail = &op->next;
-        }
-        APR_ARRAY_PUSH(taken, os_area_t *) = a;
-    }
-    return tail;
-}
-
-/* With the lock held: the answers go to the areas taken, which then say so. */
-static void areas_answer(os_intake_op_t *list, apr_array_header_t *taken)
-{
-    int i;
-    for (; list; list = list->next) {
-        os_shared_op_t *so = list->shared;
-        if (!so) continue;
-        so->result = list->result;
-        so->version = list->version;
-        apr_cpystrn(so->order_id, list->order_id, sizeof(so->order_id));
-        apr_cpystrn(so->delivery_state, list->delivery_state, sizeof(so->delivery_state));
-        apr_cpystrn(so->error, list->error ? list->error : "", sizeof(so->error));
-    }
-    for (i = 0; i < taken->nelts; i++) {
-        apr_atomic_set32(&APR_ARRAY_IDX(taken, i, os_area_t *)->state, AREA_DONE);
-    }
-}
-
-/* With the lock held: an area for this process and hub, a free one or one whose process
- * is gone. */
-static os_area_t *area_claim(os_store_t *st)
-{
-    apr_uint32_t me = (apr_uint32_t)getpid();
-    int i;
-    for (i = 0; areas && i < OS_AREAS; i++) {
-        os_area_t *a = &areas[i];
-        if (a->owner) {
-            apr_proc_t proc;
-            proc.pid = (pid_t)a->owner;
-            if (a->owner == me || apr_proc_kill(&proc, 0) != APR_FROM_OS_ERROR(ESRCH)) continue;
-        }
-        a->owner = me;
-        a->hub = (apr_uint32_t)st->hub;
-        a->n = 0;
-        apr_atomic_set32(&a->coming, 0);
-        apr_atomic_set32(&a->state, AREA_IDLE);
-        return a;
-    }
-    return NULL;
-}
-
-/* Takes up to max orders off the writer's list (its mutex held). */
-static os_intake_op_t *take_batch(os_store_t *st, int max)
-{
-    os_intake_op_t *batch = st->head, *last = st->head;
-    int n;
-    if (!batch) return NULL;
-    for (n = 1; last->next && n < max; n++) last = last->next;
-    st->head = last->next;
-    if (!st->head) st->tail = NULL;
-    last->next = NULL;
-    st->waiting -= n;
-    return batch;
-}
-
-/* Orders on their way to this hub's store, in all processes. */
-static apr_uint32_t coming_total(os_store_t *st)
-{
-    apr_uint32_t n = 0;
-    int i;
-    for (i = 0; areas && i < OS_AREAS; i++) {
-        if (areas[i].owner && areas[i].hub == (apr_uint32_t)st->hub) {
-            n += apr_atomic_read32(&areas[i].coming);
-        }
-    }
-    return n;
-}
-
-/* Wakes the requests of this process whose orders are in list (others' have no waiter). */
-static void wake_local(os_store_t *st, os_intake_op_t *list)
-{
-    os_intake_op_t *op, *next;
-    apr_thread_mutex_lock(st->mu);
-    for (op = list; op; op = next) {
-        next = op->next;
-        if (!op->wake) continue;
-        op->done = 1;
-        apr_thread_cond_signal(op->wake);
-    }
-    apr_thread_mutex_unlock(st->mu);
-}
-
-/* The committer, the store lock held: commits every published batch and this process's
- * orders, round after round while orders keep coming, then steps down. While requests
- * anywhere are still reading and checking orders, each round waits a moment for them to be
- * published (a commit costs about what five orders cost: one by one would spend the CPU the
- * requests need). */
-static void commit_rounds(os_store_t *st, apr_pool_t *pool, int batch_max)
-{
-    apr_time_t turn_end = apr_time_now() + OS_COMMITTER_TURN;
-    apr_pool_t *p;
-
-    apr_pool_create(&p, pool);
-    for (;;) {
-        os_intake_op_t *list = NULL, **tail = &list;
-        apr_array_header_t *taken = apr_array_make(p, 8, sizeof(os_area_t *));
-        apr_time_t linger_end = apr_time_now() + OS_COMMIT_LINGER;
-        int n = 0;
-
-        for (;;) {
-            apr_thread_mutex_lock(st->mu);
-            *tail = take_batch(st, batch_max);
-            apr_thread_mutex_unlock(st->mu);
-            while (*tail) { tail = &(*tail)->next; n++; }
-            tail = areas_take(st, p, tail, taken);
-            while (*tail) { tail = &(*tail)->next; n++; }
-            if (n >= batch_max || !coming_total(st)
-                || apr_time_now() >= linger_end) break;
-            apr_sleep(100);                 /* microseconds */
-        }
-        if (!list) break;
-        writer_commit(st, list, p);
-        areas_answer(list, taken);
-        board_broadcast();
-        wake_local(st, list);
-        apr_pool_clear(p);
-        if (apr_time_now() >= turn_end) break;
-    }
-    apr_pool_destroy(p);
-}
-
-/* Publishes the batch and waits for its answer, committing when no one else does. Returns
- * 0 when it got no answer within the store timeout (the batch was then not committed). */
-static int follow_or_commit(os_store_t *st, os_intake_op_t *mine, apr_pool_t *p,
-                            int batch_max, apr_interval_time_t lock_wait)
-{
-    os_area_t *a = st->area;
-    apr_time_t deadline = apr_time_now() + lock_wait;
-
-    board_lock();
-    for (;;) {
-        apr_uint32_t state = apr_atomic_read32(&a->state);
-        apr_interval_time_t left;
-        if (state == AREA_DONE) {
-            pthread_mutex_unlock(&board->mu);
-            area_answers(a, mine);
-            return 1;
-        }
-        if (apr_global_mutex_trylock(store_mutex) == APR_SUCCESS) {
-            pthread_mutex_unlock(&board->mu);
-            /* no one holds the lock, so a batch still taken was taken by a committer that
-             * died: publish it again (an order it did commit answers as a replay) */
-            if (apr_atomic_read32(&a->state) == AREA_TAKEN) {
-                apr_atomic_set32(&a->state, AREA_PUBLISHED);
-            }
-            commit_rounds(st, p, batch_max);
-            apr_global_mutex_unlock(store_mutex);
-            board_broadcast();       /* stepped down: a follower with work takes over */
-            board_lock();
-            continue;
-        }
-        left = deadline - apr_time_now();
-        if (left <= 0) break;
-        board_wait(left < OS_FOLLOWER_SLICE ? left : OS_FOLLOWER_SLICE);
-    }
-    pthread_mutex_unlock(&board->mu);
-    /* no answer in time: take the batch back unless a committer has it right now */
-    if (apr_atomic_cas32(&a->state, AREA_IDLE, AREA_PUBLISHED) != AREA_PUBLISHED) {
-        /* a committer may still write to it: never reuse it */
-        apr_atomic_xchgptr((volatile void **)&st->area, NULL);
-    }
-    return 0;
-}
-
-/* Commits this process's batch on its own, under the store lock. */
-static void commit_alone(os_store_t *st, os_intake_op_t *mine, apr_pool_t *p,
-                         apr_interval_time_t lock_wait)
-{
-    if (store_mutex && apr_global_mutex_timedlock(store_mutex, lock_wait) != APR_SUCCESS) {
-        os_intake_op_t *op;
-        for (op = mine; op; op = op->next) {
-            op->result = OS_INTAKE_UNAVAILABLE;
-            op->error = "timed out waiting for the store's write lock";
-        }
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, st->s, "ordersync: the store could not "
-                     "commit: timed out waiting for the store's write lock");
-        return;
-    }
-    writer_commit(st, mine, p);
-    if (store_mutex) {
-        if (!st->area) apr_atomic_xchgptr((volatile void **)&st->area, area_claim(st));
-        apr_global_mutex_unlock(store_mutex);
-    }
-}
-
 static void *APR_THREAD_FUNC writer_main(apr_thread_t *thd, void *data)
 {
     os_store_t *st = data;
     os_srv_conf_t *sc = os_srv_conf(st->s);
     int batch_max = OS_CONF_INT(sc->batch_max, OS_DEFAULT_BATCH_MAX);
-    apr_interval_time_t lock_wait = apr_time_from_msec(
-        OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT));
     apr_pool_t *p;
 
     apr_pool_create(&p, st->pool);
     apr_thread_mutex_lock(st->mu);
     while (!st->stopping) {
-        os_intake_op_t *mine, *op;
+        os_intake_op_t *batch, *last;
+        int n;
+
+        const char *lock_failed = NULL;
+        int locked = 0;
 
         if (!st->head) {
             apr_thread_cond_wait(st->work, st->mu);
             continue;
         }
-        mine = take_batch(st, batch_max);
-        apr_thread_mutex_unlock(st->mu);
-
-        if (store_mutex && board && st->area && area_publish(st->area, mine)) {
-            if (!follow_or_commit(st, mine, p, batch_max, lock_wait)) {
-                for (op = mine; op; op = op->next) {
-                    op->result = OS_INTAKE_UNAVAILABLE;
-                    op->error = "timed out waiting for the store's write lock";
-                }
-                ap_log_error(APLOG_MARK, APLOG_ERR, 0, st->s, "ordersync: the store could "
-                             "not commit: timed out waiting for the store's write lock");
+        /* A commit costs about what five orders cost (every b-tree page it touches goes to
+         * the WAL whole), so committing orders one by one would spend the CPU the requests
+         * need. While requests of this process are still reading and checking orders, wait
+         * a moment for them to join this batch; never when none is on its way. */
+        if (apr_atomic_read32(&st->coming) && st->waiting < batch_max) {
+            apr_time_t until = apr_time_now() + OS_COMMIT_LINGER;
+            do {
+                apr_interval_time_t left = until - apr_time_now();
+                if (left <= 0) break;
+                apr_thread_cond_timedwait(st->work, st->mu, left);
+            } while (!st->stopping && st->head && apr_atomic_read32(&st->coming)
+                     && st->waiting < batch_max);
+            if (!st->head) continue;
+        }
+        /* Take the write lock first and the batch after: orders that arrive while another
+         * process commits join this batch instead of waiting for the next turn. */
+        if (store_mutex) {
+            apr_status_t lrv;
+            apr_thread_mutex_unlock(st->mu);
+            lrv = apr_global_mutex_timedlock(store_mutex, apr_time_from_msec(
+                OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT)));
+            if (lrv == APR_SUCCESS) locked = 1;
+            else lock_failed = lrv == APR_TIMEUP ? "timed out waiting for the store's write lock"
+                                                 : "cannot take the store's write lock";
+            apr_thread_mutex_lock(st->mu);
+            if (!st->head) {          /* every waiting request gave up meanwhile */
+                if (locked) apr_global_mutex_unlock(store_mutex);
+                continue;
             }
         }
-        else {
-            commit_alone(st, mine, p, lock_wait);
-        }
-        wake_local(st, mine);
+        batch = last = st->head;
+        for (n = 1; last->next && n < batch_max; n++) last = last->next;
+        st->head = last->next;
+        if (!st->head) st->tail = NULL;
+        st->waiting -= n;
+        last->next = NULL;
+        apr_thread_mutex_unlock(st->mu);
+
+        writer_commit(st, batch, p, lock_failed);
+        if (locked) apr_global_mutex_unlock(store_mutex);
         apr_pool_clear(p);
+
         apr_thread_mutex_lock(st->mu);
+        /* wake exactly the requests of this batch, not every request waiting in the process */
+        for (; batch; batch = batch->next) {
+            batch->done = 1;
+            apr_thread_cond_signal(batch->wake);
+        }
     }
     apr_thread_mutex_unlock(st->mu);
     apr_pool_destroy(p);
@@ -1007,7 +670,6 @@ static apr_status_t store_stop(void *data)
     apr_thread_cond_broadcast(st->work);
     apr_thread_mutex_unlock(st->mu);
     apr_thread_join(&rv, st->thread);
-    if (st->area && apr_atomic_read32(&st->area->state) == AREA_IDLE) st->area->owner = 0;
     /* give the connection back before mod_dbd destroys its pool of connections */
     if (st->dbd) {
         dbd_close(st->s, st->dbd);
@@ -1184,10 +846,6 @@ int os_store_post_config(apr_pool_t *pconf, server_rec *s)
     if (!vs) return OK;
     rv = ap_global_mutex_create(&store_mutex, NULL, OS_MUTEX_TYPE, NULL, s, pconf, 0);
     if (rv != APR_SUCCESS) return HTTP_INTERNAL_SERVER_ERROR;
-    if (board_create(pconf) != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "ordersync: no shared memory for the "
-                     "writers: each process commits its own orders");
-    }
     checkpoints_in_background = checkpoints_register(pconf, s);
     if (!checkpoints_in_background) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "ordersync: no mod_watchdog: SQLite "
@@ -1198,8 +856,6 @@ int os_store_post_config(apr_pool_t *pconf, server_rec *s)
 
 void os_store_child_init(apr_pool_t *pchild, server_rec *s)
 {
-    int hub;
-
     if (store_mutex) {
         apr_status_t rv = apr_global_mutex_child_init(&store_mutex,
                                                       apr_global_mutex_lockfile(store_mutex), pchild);
@@ -1217,7 +873,7 @@ void os_store_child_init(apr_pool_t *pchild, server_rec *s)
         apr_pool_pre_cleanup_register(pchild, g, gate_close);
         apr_atomic_xchgptr(&bg_gate, g);
     }
-    for (hub = 0; s; s = s->next) {
+    for (; s; s = s->next) {
         os_srv_conf_t *sc = os_srv_conf(s);
         os_store_t *st;
         apr_status_t rv;
@@ -1225,7 +881,6 @@ void os_store_child_init(apr_pool_t *pchild, server_rec *s)
         if (!sc->mounts->nelts || !dbd_open) continue;
         st = apr_pcalloc(pchild, sizeof(*st));
         st->s = s;
-        st->hub = hub++;
         apr_pool_create(&st->pool, pchild);
         apr_thread_mutex_create(&st->mu, APR_THREAD_MUTEX_DEFAULT, pchild);
         apr_thread_cond_create(&st->work, pchild);
@@ -1241,44 +896,51 @@ void os_store_child_init(apr_pool_t *pchild, server_rec *s)
 
 /* ---- orders on their way ------------------------------------------------------------- */
 
-/* Requests reading and checking an order, counted in their process's area: the committer
- * waits a moment for them (commit_rounds). */
 typedef struct {
-    volatile apr_uint32_t *count;
+    os_store_t *st;
     int pending;
 } os_coming_t;
+
+static void coming_done(os_coming_t *c)
+{
+    c->pending = 0;
+    if (!apr_atomic_dec32(&c->st->coming)) {
+        /* the last one on its way: a lingering writer need not wait any longer */
+        apr_thread_mutex_lock(c->st->mu);
+        apr_thread_cond_signal(c->st->work);
+        apr_thread_mutex_unlock(c->st->mu);
+    }
+}
 
 static apr_status_t coming_cleanup(void *data)
 {
     os_coming_t *c = data;
-    if (c->pending) {
-        c->pending = 0;
-        apr_atomic_dec32(c->count);
-    }
+    if (c->pending) coming_done(c);
     return APR_SUCCESS;
 }
 
 void os_store_expect(request_rec *r)
 {
+    os_store_t *st = os_srv_conf(r->server)->store;
     os_coming_t *c;
 
-    os_store_t *st = os_srv_conf(r->server)->store;
-    os_area_t *a = st ? apr_atomic_casptr((volatile void **)&st->area, NULL, NULL) : NULL;
-
-    if (!a || ap_get_module_config(r->request_config, &ordersync_module)) return;
+    if (!st || ap_get_module_config(r->request_config, &ordersync_module)) return;
     c = apr_palloc(r->pool, sizeof(*c));
-    c->count = &a->coming;
+    c->st = st;
     c->pending = 1;
-    apr_atomic_inc32(c->count);
+    apr_atomic_inc32(&st->coming);
     ap_set_module_config(r->request_config, &ordersync_module, c);
     apr_pool_cleanup_register(r->pool, c, coming_cleanup, apr_pool_cleanup_null);
 }
 
-/* The order has reached this process's writer. */
+/* The order is in the list (called with the writer's mutex held). */
 static void os_store_arrived(request_rec *r)
 {
     os_coming_t *c = ap_get_module_config(r->request_config, &ordersync_module);
-    if (c) coming_cleanup(c);
+    if (c && c->pending) {
+        c->pending = 0;
+        apr_atomic_dec32(&c->st->coming);
+    }
 }
 
 /* Queues the order for this process's writer and waits for its commit, at most the store
@@ -1290,7 +952,6 @@ static void commit_local(os_store_t *st, request_rec *r, os_intake_op_t *op)
     apr_time_t deadline;
 
     op->next = NULL;
-    op->shared = NULL;
     op->done = 0;
     op->error = NULL;
     op->wake = NULL;
@@ -1306,7 +967,11 @@ static void commit_local(os_store_t *st, request_rec *r, os_intake_op_t *op)
     if (st->tail) st->tail->next = op; else st->head = op;
     st->tail = op;
     st->waiting++;
-    if (st->waiting == 1) apr_thread_cond_signal(st->work);    /* the writer waits for one */
+    /* the writer waits for the first order, then (lingering) for the last one on its way */
+    if (st->waiting == 1 || !apr_atomic_read32(&st->coming)
+        || st->waiting >= OS_CONF_INT(sc->batch_max, OS_DEFAULT_BATCH_MAX)) {
+        apr_thread_cond_signal(st->work);
+    }
     while (!op->done) {
         apr_time_t left = deadline - apr_time_now();
         if (left <= 0) {
