@@ -1,8 +1,7 @@
 # Orders arriving at once on many connections (and so in several server processes) are
-# committed together by one writer for all processes, which leaves each process the answers
-# for its own orders. Every client must get the answer for its own order: its reference,
-# the id the store gave that order, version 1; and every order must be stored with its own
-# content.
+# committed in batches by the writers, which hand each request the answer for its own order.
+# Every client must get the answer for its own order: 202, the id the store gave that order,
+# version 1; and every order must be stored with its own content.
 use strict;
 use warnings;
 use Apache::Test qw(-withtestmore);
