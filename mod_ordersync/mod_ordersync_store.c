@@ -678,16 +678,17 @@ static apr_status_t store_stop(void *data)
     return APR_SUCCESS;
 }
 
-/* ---- checkpoints (SQLite) -------------------------------------------------------------
+/* ---- checkpoints (SQLite) ------------------------------------------------------------- */
 
- * SQLite copies the WAL back into the database file (a checkpoint) by default inside the
+/* SQLite copies the WAL back into the database file (a checkpoint) by default inside the
  * commit that takes the WAL past 1,000 pages: that commit's requests wait for the copy and
  * two fsyncs while the writers of every process wait for the write lock (measured: the
  * intake ran a third slower). Instead a singleton watchdog checkpoints every tick (100 ms),
  * outside the write lock, and writers only append. What was appended during that copy is
  * copied once more holding the write lock, briefly: SQLite starts the WAL over only at a
- * commit that finds all of it copied, and under load that moment never comes otherwise. SQLite's own checkpoint stays on at 32 MB of WAL, for the seconds
- * in which no watchdog runs (its process being replaced). */
+ * commit that finds all of it copied, and under load that moment never comes otherwise.
+ * SQLite's own checkpoint stays on at 32 MB of WAL, for the seconds in which no watchdog
+ * runs (its process being replaced). */
 #define OS_WATCHDOG "ordersync-store"
 #define OS_CKPT_LOCK_WAIT apr_time_from_sec(1)
 #define OS_CKPT_BACKOFF_MAX apr_time_from_sec(60)
