@@ -170,6 +170,17 @@ static int invalid(request_rec *r, apr_array_header_t *violations)
     return os_problem_send(r, HTTP_UNPROCESSABLE_ENTITY, g);
 }
 
+/* 422 for one problem that is not a field rule of the order itself (the envelope's). */
+static int invalid_one(request_rec *r, const char *path, const char *rule, const char *message)
+{
+    apr_array_header_t *violations = apr_array_make(r->pool, 1, sizeof(os_violation_t));
+    os_violation_t *v = apr_array_push(violations);
+    v->path = path;
+    v->rule = rule;
+    v->message = message;
+    return invalid(r, violations);
+}
+
 static const char *status_url(request_rec *r, const char *source_id, const char *reference)
 {
     return apr_pstrcat(r->pool, os_hub_base(r), "/orders/", ap_escape_uri(r->pool, source_id), "/",
@@ -179,19 +190,16 @@ static const char *status_url(request_rec *r, const char *source_id, const char 
 /* Validates, then commits through the store; fills `op` and answers errors itself.
  * Returns OK when op holds a store result the caller should answer, or DONE. */
 static int accept_order(request_rec *r, const os_source_t *src, const os_json_t *payload,
-                        os_intake_op_t *op, os_order_t **order)
+                        os_intake_op_t *op)
 {
     os_srv_conf_t *sc = os_srv_conf(r->server);
     apr_array_header_t *violations = apr_array_make(r->pool, 8, sizeof(os_violation_t));
     os_order_limits_t lim;
     const os_json_t *sid;
+    os_order_t *order;
 
     if (!payload || payload->type != OS_JSON_OBJECT) {
-        os_violation_t *v = apr_array_push(violations);
-        v->path = "$";
-        v->rule = "type";
-        v->message = "the order must be a JSON object";
-        invalid(r, violations);
+        invalid_one(r, "$", "type", "the order must be a JSON object");
         return DONE;
     }
     sid = os_json_get(payload, "source_id");
@@ -204,23 +212,23 @@ static int accept_order(request_rec *r, const os_source_t *src, const os_json_t 
     }
     lim.max_items = OS_CONF_INT(sc->max_items, OS_DEFAULT_MAX_ITEMS);
     lim.max_string = OS_CONF_INT(sc->max_string, OS_DEFAULT_MAX_STRING);
-    if (os_order_from_json(r->pool, payload, &lim, order, violations) != APR_SUCCESS) {
+    if (os_order_from_json(r->pool, payload, &lim, &order, violations) != APR_SUCCESS) {
         invalid(r, violations);
         return DONE;
     }
     memset(op, 0, sizeof(*op));
     op->source_id = src->id;
-    op->reference = (*order)->reference;
-    op->sent_reference = apr_pstrcat(r->pool, src->prefix, (*order)->reference, NULL);
+    op->reference = order->reference;
+    op->sent_reference = apr_pstrcat(r->pool, src->prefix, order->reference, NULL);
     op->origin = "push";
-    op->body = (*order)->canonical;
-    op->digest = (*order)->digest;
-    op->cancelled = (*order)->status == 9;
+    op->body = order->canonical;
+    op->digest = order->digest;
+    op->cancelled = order->status == 9;
     os_store_intake(r, op);
     return OK;
 }
 
-/* The store's refusals; NULL when op was accepted or replayed. */
+/* Answers the store's refusals; DECLINED when op was accepted or replayed. */
 static int store_refusal(request_rec *r, const os_intake_op_t *op)
 {
     switch (op->result) {
@@ -249,7 +257,6 @@ int os_intake_orders(request_rec *r, const char *const *params)
 {
     const os_source_t *src;
     os_json_t *doc;
-    os_order_t *order;
     os_intake_op_t op;
     yajl_gen g;
     int rc, status;
@@ -258,7 +265,7 @@ int os_intake_orders(request_rec *r, const char *const *params)
     (void)params;
     if (!(src = bearer_source(r))) return OK;
     if (parse_body(r, &doc) != OK) return OK;
-    if (accept_order(r, src, doc, &op, &order) == DONE) return OK;
+    if (accept_order(r, src, doc, &op) == DONE) return OK;
     if ((rc = store_refusal(r, &op)) != DECLINED) return rc;
 
     url = status_url(r, op.source_id, op.reference);
@@ -288,7 +295,6 @@ int os_intake_enqueue(request_rec *r, const char *const *params)
     const os_source_t *src = NULL;
     const os_json_t *key, *entity, *payload;
     os_json_t *doc;
-    os_order_t *order;
     os_intake_op_t op;
     yajl_gen g;
     int rc;
@@ -305,14 +311,9 @@ int os_intake_enqueue(request_rec *r, const char *const *params)
     entity = os_json_get(doc, "entity_id");
     payload = os_json_get(doc, "payload");
     if (!payload) {
-        apr_array_header_t *v = apr_array_make(r->pool, 1, sizeof(os_violation_t));
-        os_violation_t *x = apr_array_push(v);
-        x->path = "$.payload";
-        x->rule = "required";
-        x->message = "the envelope has no payload object";
-        return invalid(r, v);
+        return invalid_one(r, "$.payload", "required", "the envelope has no payload object");
     }
-    if (accept_order(r, src, payload, &op, &order) == DONE) return OK;
+    if (accept_order(r, src, payload, &op) == DONE) return OK;
     if ((rc = store_refusal(r, &op)) != DECLINED) return rc;
 
     if (op.result == OS_INTAKE_REPLAY) apr_table_setn(r->headers_out, "Idempotent-Replayed", "true");

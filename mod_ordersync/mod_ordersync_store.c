@@ -935,7 +935,7 @@ void os_store_expect(request_rec *r)
 }
 
 /* The order is in the list (called with the writer's mutex held). */
-static void os_store_arrived(request_rec *r)
+static void coming_arrived(request_rec *r)
 {
     os_coming_t *c = ap_get_module_config(r->request_config, &ordersync_module);
     if (c && c->pending) {
@@ -964,7 +964,7 @@ static void commit_local(os_store_t *st, request_rec *r, os_intake_op_t *op)
         return;
     }
     apr_thread_mutex_lock(st->mu);
-    os_store_arrived(r);
+    coming_arrived(r);
     if (st->tail) st->tail->next = op; else st->head = op;
     st->tail = op;
     st->waiting++;
