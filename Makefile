@@ -14,7 +14,7 @@ ASAN_SO    = build/asan/mod_ordersync.so
 UNIT_SRC   = $(wildcard t/unit/test_*.c)
 UNIT_BIN   = $(patsubst t/unit/%.c,build/unit/%,$(UNIT_SRC))
 UNIT_CFLAGS = -g -O1 $(WFLAGS) -Iinclude $(shell pkg-config --cflags apr-1 apr-util-1 yajl)
-UNIT_LIBS  = $(shell pkg-config --libs apr-1 apr-util-1 yajl)
+UNIT_LIBS  = $(shell pkg-config --libs apr-1 apr-util-1 yajl) -lcrypto
 
 .PHONY: all deps install test test-unit test-suite test-mpm test-pg test-asan start stop reset run \
         bench clean

@@ -1,6 +1,7 @@
 /* os_order.h: the Demand order model: every field rule of Clougistic's Demand payload, the
  * documented normalisations (see the comment block at the top of os_order.c), the normalised
- * payload tree, its canonical serialisation and the SHA-1 content digest used for idempotency. */
+ * payload tree, its canonical serialisation and the SHA-256 content digest used for
+ * idempotency. */
 #ifndef OS_ORDER_H
 #define OS_ORDER_H
 
@@ -29,7 +30,7 @@ typedef struct os_order_t {
     const os_json_t *payload;         /* the NORMALISED Demand payload (what Clougistic gets) */
     const char *canonical;            /* deterministic serialisation of the normalised payload */
     apr_size_t canonical_len;
-    const char *digest;               /* hex SHA-1 of canonical: the idempotency content key */
+    const char *digest;               /* hex SHA-256 of canonical: the idempotency content key */
 } os_order_t;
 
 /* Validates and normalises one Demand `payload` object. Appends EVERY problem found to

@@ -18,8 +18,14 @@ typedef struct {
     apr_array_header_t *keys;   /* const char * */
     apr_array_header_t *klens;  /* apr_size_t */
     apr_array_header_t *vals;   /* os_json_t * */
-    apr_hash_t *seen;           /* object keys so far: duplicates make an order ambiguous */
+    apr_hash_t *seen;           /* a large object's keys so far (see cb_map_key) */
+    int hashed;                 /* seen holds this object's keys */
 } os_frame_t;
+
+/* Duplicate keys make an order ambiguous, so every key is checked against those before it:
+ * by a scan while the object is small (the keys of a Demand order or item), by a hash once
+ * it grows past this many keys, so a huge object stays linear. */
+#define OS_JSON_SCAN_KEYS 32
 
 typedef struct {
     apr_pool_t *p;              /* result */
@@ -40,7 +46,19 @@ static int utf8_valid(const unsigned char *s, apr_size_t len)
         unsigned c = s[i];
         apr_size_t n;
         unsigned cp, min;
-        if (c < 0x80) { i++; continue; }
+        if (c < 0x80) {
+            /* plain ASCII, the usual case: eight bytes at a time */
+            apr_uint64_t w;
+            while (len - i >= sizeof(w)) {
+                memcpy(&w, s + i, sizeof(w));
+                if (w & APR_UINT64_C(0x8080808080808080))
+                    break;
+                i += sizeof(w);
+            }
+            while (i < len && s[i] < 0x80)
+                i++;
+            continue;
+        }
         if (c >= 0xC2 && c <= 0xDF)      { n = 1; cp = c & 0x1F; min = 0x80; }
         else if (c >= 0xE0 && c <= 0xEF) { n = 2; cp = c & 0x0F; min = 0x800; }
         else if (c >= 0xF0 && c <= 0xF4) { n = 3; cp = c & 0x07; min = 0x10000; }
@@ -123,10 +141,31 @@ static int cb_map_key(void *ctx, const unsigned char *s, size_t len)
     if (!utf8_valid(s, len))
         return fail(c, APR_EGENERAL, "invalid UTF-8 in object key");
     k = apr_pstrmemdup(c->p, (const char *)s, len);
-    if (apr_hash_get(f->seen, k, (apr_ssize_t)len))
-        return fail(c, APR_EGENERAL,
-                    apr_psprintf(c->p, "duplicate object key \"%.64s\"", k));
-    apr_hash_set(f->seen, k, (apr_ssize_t)len, k);
+    if (f->keys->nelts < OS_JSON_SCAN_KEYS) {
+        const char **ks = (const char **)f->keys->elts;
+        const apr_size_t *ls = (const apr_size_t *)f->klens->elts;
+        for (int i = 0; i < f->keys->nelts; i++)
+            if (ls[i] == len && !memcmp(ks[i], k, len))
+                return fail(c, APR_EGENERAL,
+                            apr_psprintf(c->p, "duplicate object key \"%.64s\"", k));
+    }
+    else {
+        if (!f->hashed) {
+            const char **ks = (const char **)f->keys->elts;
+            const apr_size_t *ls = (const apr_size_t *)f->klens->elts;
+            if (f->seen)
+                apr_hash_clear(f->seen);
+            else
+                f->seen = apr_hash_make(c->scratch);
+            for (int i = 0; i < f->keys->nelts; i++)
+                apr_hash_set(f->seen, ks[i], (apr_ssize_t)ls[i], ks[i]);
+            f->hashed = 1;
+        }
+        if (apr_hash_get(f->seen, k, (apr_ssize_t)len))
+            return fail(c, APR_EGENERAL,
+                        apr_psprintf(c->p, "duplicate object key \"%.64s\"", k));
+        apr_hash_set(f->seen, k, (apr_ssize_t)len, k);
+    }
     *(const char **)apr_array_push(f->keys) = k;
     *(apr_size_t *)apr_array_push(f->klens) = len;
     return 1;
@@ -154,14 +193,13 @@ static int open_container(os_parse_ctx_t *c, os_json_type_e type)
         f->keys = apr_array_make(c->scratch, 8, sizeof(const char *));
         f->klens = apr_array_make(c->scratch, 8, sizeof(apr_size_t));
         f->vals = apr_array_make(c->scratch, 8, sizeof(os_json_t *));
-        f->seen = apr_hash_make(c->scratch);
     }
     else {
         apr_array_clear(f->keys);
         apr_array_clear(f->klens);
         apr_array_clear(f->vals);
-        apr_hash_clear(f->seen);
     }
+    f->hashed = 0;              /* the hash, if any, is cleared when next needed */
     f->node = node;
     return 1;
 }

@@ -222,6 +222,12 @@ static void test_errors(void)
     ok(parse_str("[\"\xc0\xaf\"]", &v, &err) != APR_SUCCESS, "overlong UTF-8 rejected");
     ok(parse_str("[\"\xed\xa0\x80\"]", &v, &err) != APR_SUCCESS, "encoded surrogate rejected");
     ok(parse_str("{\"\xff\":1}", &v, &err) != APR_SUCCESS, "invalid UTF-8 key rejected");
+    ok(parse_str("[\"0123456789abcdefghij\xc0\xaf\"]", &v, &err) != APR_SUCCESS,
+       "overlong UTF-8 after a long ASCII run rejected");
+    ok(parse_str("[\"0123456789abcdef\xed\xa0\x80 and more ASCII\"]", &v, &err) != APR_SUCCESS,
+       "a surrogate between ASCII runs rejected");
+    ok(parse_str("[\"0123456789abcdef\xc3\xa9 0123456789abcdef \xe2\x82\xac\"]", &v, &err)
+       == APR_SUCCESS, "multibyte characters between long ASCII runs accepted");
     ok(parse_str("[\"\xe2\x82\xac \xf0\x9f\x98\x80\"]", &v, &err) == APR_SUCCESS,
        "valid multibyte UTF-8 accepted");
     ok(parse_str("[01]", &v, &err) != APR_SUCCESS, "leading zero rejected");
@@ -288,6 +294,33 @@ static void test_duplicates(void)
     is_int(rv, APR_SUCCESS, "keys differing after NUL are distinct");
     rv = parse_str("{\"a\":1,\"\\u0061\":2}", &v, &err);
     is_int(rv, APR_EGENERAL, "escaped spelling of the same key is a duplicate");
+
+    /* objects past the scan limit are checked through a hash, built from the keys so far */
+    {
+        const char *big[3];
+        int dup_at[3] = { -1, 90, 3 };
+        for (int t = 0; t < 3; t++) {
+            char *txt = apr_pstrdup(pool, "{");
+            for (int i = 0; i < 100; i++)
+                txt = apr_psprintf(pool, "%s%s\"key%d\":%d", txt, i ? "," : "", i, i);
+            if (dup_at[t] >= 0)
+                txt = apr_psprintf(pool, "%s,\"key%d\":0", txt, dup_at[t]);
+            big[t] = apr_pstrcat(pool, txt, "}", NULL);
+        }
+        rv = parse_str(big[0], &v, &err);
+        ok(rv == APR_SUCCESS && v->count == 100, "100 distinct keys accepted");
+        rv = parse_str(big[1], &v, &err);
+        ok(rv == APR_EGENERAL && strstr(err.message, "key90"),
+           "a duplicate among 100 keys (hashed) is found: %s", err.message);
+        rv = parse_str(big[2], &v, &err);
+        ok(rv == APR_EGENERAL && strstr(err.message, "key3"),
+           "a duplicate of an early key of a large object is found: %s", err.message);
+        /* sibling large objects reuse a frame: the first one's keys must not leak */
+        rv = parse_str(apr_pstrcat(pool, "[", big[0], ",", big[0], "]", NULL), &v, &err);
+        ok(rv == APR_SUCCESS, "two large sibling objects with the same keys are fine");
+        rv = parse_str(apr_pstrcat(pool, "[", big[0], ",", big[1], "]", NULL), &v, &err);
+        ok(rv == APR_EGENERAL, "a duplicate in the second large sibling is found");
+    }
 }
 
 static const char *gen(const os_json_t *v, int sort)

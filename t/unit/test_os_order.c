@@ -7,6 +7,7 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 #include <apr_tables.h>
+#include <openssl/evp.h>
 
 #include "os_json.h"
 #include "os_order.h"
@@ -196,8 +197,19 @@ static void test_example(void)
     it = os_json_get(r.o->payload, "items");
     ok(it && it->type == OS_JSON_ARRAY && it->count == 1, "items is a flat array of one");
     is_str(it->vals[0]->keys[0], "sku", "item starts with sku");
-    is_int(strlen(r.o->digest), 40, "digest is 40 hex digits");
-    ok(strspn(r.o->digest, "0123456789abcdef") == 40, "digest is lowercase hex");
+    is_int(strlen(r.o->digest), 64, "digest is 64 hex digits");
+    ok(strspn(r.o->digest, "0123456789abcdef") == 64, "digest is lowercase hex");
+    {
+        /* the digest is SHA-256 of the canonical text, computed here independently */
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        char hex[2 * EVP_MAX_MD_SIZE + 1];
+        ok(EVP_Digest(r.o->canonical, r.o->canonical_len, md, &mdlen, EVP_sha256(), NULL)
+           && mdlen == 32, "SHA-256 of the canonical form computed");
+        for (unsigned int i = 0; i < mdlen; i++)
+            sprintf(hex + 2 * i, "%02x", md[i]);
+        is_str(r.o->digest, hex, "digest is the hex SHA-256 of the canonical form");
+    }
     ok(r.o->canonical_len == strlen(r.o->canonical) && r.o->canonical[0] == '{'
        && !strchr(r.o->canonical, '\n'), "canonical is one compact line");
     ok(!strncmp(r.o->canonical, "{\"billing_city\":", 16), "canonical keys sorted: %.30s",
