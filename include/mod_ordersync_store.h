@@ -35,6 +35,7 @@ typedef struct os_intake_op_t {
     struct os_intake_op_t *next;
     struct apr_thread_cond_t *wake;   /* signalled when this order's commit is over */
     int done;
+    void *slot;                       /* shared-memory slot it came through, if any */
 } os_intake_op_t;
 
 typedef struct {

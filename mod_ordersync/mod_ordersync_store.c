@@ -15,7 +15,20 @@
 #include "apr_optional.h"
 #include "apr_global_mutex.h"
 #include "util_mutex.h"
+#include "apr_shm.h"
 #include "mod_watchdog.h"
+
+#ifdef __linux__
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#define OS_HAVE_BOARD 1
+#endif
 
 #define OS_SCHEMA_VERSION 1
 
@@ -470,6 +483,9 @@ typedef struct os_store_t {
     ap_dbd_t *dbd;                /* the writer's own connection */
     int queued;                   /* jobs waiting, as last counted plus what we added since */
     apr_time_t counted_at;
+    int hub;                      /* this hub's number, the same in every process */
+    volatile apr_uint32_t committing; /* this writer commits for every process (see board) */
+    apr_time_t lease_at;          /* when to try for that role again */
 } os_store_t;
 
 /* Counting the queue costs a scan of the waiting jobs, so the writer counts at most once a
@@ -584,6 +600,341 @@ out:
     }
 }
 
+/* Takes up to max orders off this process's list (the writer's mutex held). */
+static os_intake_op_t *take_batch(os_store_t *st, int max, int *n)
+{
+    os_intake_op_t *batch = st->head, *last = st->head;
+    int k;
+    *n = 0;
+    if (!batch) return NULL;
+    for (k = 1; last->next && k < max; k++) last = last->next;
+    st->head = last->next;
+    if (!st->head) st->tail = NULL;
+    st->waiting -= k;
+    last->next = NULL;
+    *n = k;
+    return batch;
+}
+
+/* Takes the store's write lock for one commit: NULL, or why it could not. */
+static const char *write_lock(os_store_t *st, int *locked)
+{
+    os_srv_conf_t *sc = os_srv_conf(st->s);
+    apr_status_t rv;
+    *locked = 0;
+    if (!store_mutex) return NULL;
+    rv = apr_global_mutex_timedlock(store_mutex, apr_time_from_msec(
+        OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT)));
+    if (rv == APR_SUCCESS) {
+        *locked = 1;
+        return NULL;
+    }
+    return rv == APR_TIMEUP ? "timed out waiting for the store's write lock"
+                            : "cannot take the store's write lock";
+}
+
+/* ---- one committer for every process (the board) ------------------------------------
+ *
+ * SQLite keeps a page cache per connection and throws all of it away whenever another
+ * connection has written, so writers in several processes taking turns each re-read the
+ * pages of every b-tree they touch, and each commits smaller batches: an order cost ~95 us
+ * of writer CPU with three processes against ~55 us with one. So one writer per hub (the
+ * "committer", whichever process holds the hub's lease) commits for every process: a
+ * request of another process copies its order into a slot in shared memory and waits on
+ * that slot; the committer takes every filled slot and its own process's orders, commits
+ * them in one transaction, and writes each answer back into its slot.
+ *
+ * A slot goes FREE -> FILLING -> FILLED (the request) -> TAKEN (the committer) -> DONE
+ * (the committer, with the answer) -> FREE (the request, having read it). A request whose
+ * slot is still FILLED at its store timeout takes it back (never written: 503). A TAKEN slot
+ * is the committer's until it answers; if the committer's process dies first, the next
+ * committer takes the lease (a robust mutex: the kernel releases it) and commits the slot
+ * again, which answers as a replay if the order did reach the store. Without a committer,
+ * for an order too big for a slot or with every slot in use, a request goes to its own
+ * process's writer, which commits under the store's write lock as before. Linux only
+ * (process-shared futexes); elsewhere every process commits its own orders. */
+#ifdef OS_HAVE_BOARD
+#define OS_SLOTS 128
+#define OS_SLOT_BYTES (32 * 1024)
+#define OS_LEASE_RETRY apr_time_from_msec(100)
+
+enum { SLOT_FREE, SLOT_FILLING, SLOT_FILLED, SLOT_TAKEN, SLOT_DONE };
+enum { SS_SOURCE, SS_REFERENCE, SS_SENT, SS_ORIGIN, SS_BODY, SS_DIGEST, SS_COUNT };
+
+typedef struct {
+    volatile apr_uint32_t state;      /* SLOT_*; the request waits on it (a futex) */
+    volatile apr_uint32_t taker;      /* pid of the committer that took it */
+    apr_uint32_t hub;
+    apr_uint32_t off[SS_COUNT];       /* the order's strings, in data */
+    int cancelled;
+    int result, version;              /* the answer */
+    char order_id[40], delivery_state[24], error[160];
+    char data[OS_SLOT_BYTES];
+} os_slot_t;
+
+typedef struct {
+    pthread_mutex_t lease;            /* held by the committer's writer (robust, shared) */
+    volatile apr_uint32_t committer;  /* its pid; 0 when there is none */
+    volatile apr_uint32_t work;       /* bumped for each order published (a futex) */
+    volatile apr_uint32_t sleeping;   /* the committer waits on work */
+} os_hub_board_t;
+
+static apr_shm_t *board_shm;
+static os_hub_board_t *hub_boards;
+static os_slot_t *slots;
+static int board_hubs;
+
+static void futex_wait(volatile apr_uint32_t *addr, apr_uint32_t val, apr_interval_time_t t)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)apr_time_sec(t);
+    ts.tv_nsec = (long)apr_time_usec(t) * 1000;
+    syscall(SYS_futex, addr, FUTEX_WAIT, val, &ts, NULL, 0);
+}
+
+static void futex_wake(volatile apr_uint32_t *addr, int n)
+{
+    syscall(SYS_futex, addr, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+static int pid_alive(apr_uint32_t pid)
+{
+    return pid && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+static int board_ready(os_store_t *st)
+{
+    return hub_boards && st->hub < board_hubs;
+}
+
+/* In post_config: one board for this generation of children (anonymous shared memory,
+ * inherited; the pages are zero, so every slot starts FREE). */
+static apr_status_t board_create(apr_pool_t *pconf, int hubs)
+{
+    apr_size_t head = APR_ALIGN_DEFAULT(sizeof(os_hub_board_t) * hubs);
+    pthread_mutexattr_t ma;
+    apr_status_t rv;
+    int i;
+
+    hub_boards = NULL;
+    slots = NULL;
+    board_hubs = 0;
+    rv = apr_shm_create(&board_shm, head + sizeof(os_slot_t) * OS_SLOTS, NULL, pconf);
+    if (rv != APR_SUCCESS) return rv;
+    hub_boards = apr_shm_baseaddr_get(board_shm);
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+    for (i = 0; i < hubs; i++) {
+        if (pthread_mutex_init(&hub_boards[i].lease, &ma) != 0) {
+            pthread_mutexattr_destroy(&ma);
+            hub_boards = NULL;
+            return APR_EGENERAL;
+        }
+    }
+    pthread_mutexattr_destroy(&ma);
+    slots = (os_slot_t *)((char *)hub_boards + head);
+    board_hubs = hubs;
+    return APR_SUCCESS;
+}
+
+/* The writer's thread tries for the hub's lease; the winner commits for every process
+ * until its process ends. */
+static void lease_try(os_store_t *st)
+{
+    os_hub_board_t *hb = &hub_boards[st->hub];
+    apr_uint32_t me = (apr_uint32_t)getpid();
+    int rc = pthread_mutex_trylock(&hb->lease), i;
+
+    if (rc == EOWNERDEAD) rc = pthread_mutex_consistent(&hb->lease);
+    if (rc != 0) return;
+    /* slots taken by a committer that died before answering: commit them again */
+    for (i = 0; i < OS_SLOTS; i++) {
+        os_slot_t *sl = &slots[i];
+        if (sl->hub == (apr_uint32_t)st->hub && sl->taker != me)
+            apr_atomic_cas32(&sl->state, SLOT_FILLED, SLOT_TAKEN);
+    }
+    apr_atomic_set32(&hb->committer, me);
+    apr_atomic_set32(&st->committing, 1);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, st->s, "ordersync: process %d now commits the "
+                 "orders of every process", (int)me);
+}
+
+static void lease_release(os_store_t *st)
+{
+    os_hub_board_t *hb = &hub_boards[st->hub];
+    apr_atomic_cas32(&hb->committer, 0, (apr_uint32_t)getpid());
+    apr_atomic_set32(&st->committing, 0);
+    pthread_mutex_unlock(&hb->lease);
+}
+
+/* The committer: one batch of this process's orders and every filled slot, committed in
+ * one transaction, or a short wait for work. */
+static void committer_step(os_store_t *st, apr_pool_t *p, int batch_max)
+{
+    os_hub_board_t *hb = &hub_boards[st->hub];
+    apr_uint32_t seq = apr_atomic_read32(&hb->work), me = (apr_uint32_t)getpid();
+    os_intake_op_t *list, **tail, *op;
+    const char *lock_failed;
+    int n, locked, i;
+
+    apr_thread_mutex_lock(st->mu);
+    list = take_batch(st, batch_max, &n);
+    apr_thread_mutex_unlock(st->mu);
+    for (tail = &list; *tail; tail = &(*tail)->next);
+    for (i = 0; i < OS_SLOTS && n < batch_max; i++) {
+        os_slot_t *sl = &slots[i];
+        if (apr_atomic_read32(&sl->state) != SLOT_FILLED || sl->hub != (apr_uint32_t)st->hub)
+            continue;
+        sl->taker = me;
+        if (apr_atomic_cas32(&sl->state, SLOT_TAKEN, SLOT_FILLED) != SLOT_FILLED) continue;
+        if (sl->hub != (apr_uint32_t)st->hub) {     /* refilled for another hub meanwhile */
+            apr_atomic_set32(&sl->state, SLOT_FILLED);
+            continue;
+        }
+        op = apr_pcalloc(p, sizeof(*op));
+        op->source_id = sl->data + sl->off[SS_SOURCE];
+        op->reference = sl->data + sl->off[SS_REFERENCE];
+        op->sent_reference = sl->data + sl->off[SS_SENT];
+        op->origin = sl->data + sl->off[SS_ORIGIN];
+        op->body = sl->data + sl->off[SS_BODY];
+        op->digest = sl->data + sl->off[SS_DIGEST];
+        op->cancelled = sl->cancelled;
+        op->slot = sl;
+        *tail = op;
+        tail = &op->next;
+        n++;
+    }
+    if (!list) {
+        apr_atomic_set32(&hb->sleeping, 1);
+        if (apr_atomic_read32(&hb->work) == seq && !st->stopping)
+            futex_wait(&hb->work, seq, OS_LEASE_RETRY);
+        apr_atomic_set32(&hb->sleeping, 0);
+        return;
+    }
+    lock_failed = write_lock(st, &locked);
+    writer_commit(st, list, p, lock_failed);
+    if (locked) apr_global_mutex_unlock(store_mutex);
+
+    for (op = list; op; op = op->next) {
+        os_slot_t *sl = op->slot;
+        if (!sl) continue;
+        sl->result = op->result;
+        sl->version = op->version;
+        apr_cpystrn(sl->order_id, op->order_id, sizeof(sl->order_id));
+        apr_cpystrn(sl->delivery_state, op->delivery_state, sizeof(sl->delivery_state));
+        apr_cpystrn(sl->error, op->error ? op->error : "", sizeof(sl->error));
+        apr_atomic_set32(&sl->state, SLOT_DONE);
+        futex_wake(&sl->state, 1);
+    }
+    apr_thread_mutex_lock(st->mu);
+    for (op = list; op; op = op->next) {
+        if (op->slot) continue;
+        op->done = 1;
+        apr_thread_cond_signal(op->wake);
+    }
+    apr_thread_mutex_unlock(st->mu);
+}
+
+static void coming_arrived(request_rec *r);
+
+/* A request hands its order to the committer through a slot and waits for the answer.
+ * Returns 0 when it could not (no committer, the order too big, no free slot). */
+static int commit_shared(os_store_t *st, request_rec *r, os_intake_op_t *op)
+{
+    static volatile apr_uint32_t next_slot;
+    os_hub_board_t *hb;
+    os_srv_conf_t *sc = os_srv_conf(st->s);
+    const char *str[SS_COUNT];
+    apr_size_t len[SS_COUNT], used = 0;
+    apr_uint32_t start;
+    os_slot_t *sl = NULL;
+    apr_time_t deadline, dead_since = 0;
+    int i;
+
+    if (!board_ready(st)) return 0;
+    hb = &hub_boards[st->hub];
+    if (!apr_atomic_read32(&hb->committer)) return 0;
+    str[SS_SOURCE] = op->source_id; str[SS_REFERENCE] = op->reference;
+    str[SS_SENT] = op->sent_reference; str[SS_ORIGIN] = op->origin;
+    str[SS_BODY] = op->body; str[SS_DIGEST] = op->digest;
+    for (i = 0; i < SS_COUNT; i++) {
+        len[i] = strlen(str[i]) + 1;
+        used += len[i];
+    }
+    if (used > OS_SLOT_BYTES) return 0;
+    start = apr_atomic_inc32(&next_slot) + (apr_uint32_t)getpid();
+    for (i = 0; i < OS_SLOTS && !sl; i++) {
+        os_slot_t *c = &slots[(start + (apr_uint32_t)i) % OS_SLOTS];
+        if (apr_atomic_cas32(&c->state, SLOT_FILLING, SLOT_FREE) == SLOT_FREE) sl = c;
+    }
+    if (!sl) return 0;
+    for (i = 0, used = 0; i < SS_COUNT; i++) {
+        memcpy(sl->data + used, str[i], len[i]);
+        sl->off[i] = (apr_uint32_t)used;
+        used += len[i];
+    }
+    sl->cancelled = op->cancelled;
+    sl->hub = (apr_uint32_t)st->hub;
+    sl->taker = 0;
+    coming_arrived(r);
+    apr_atomic_set32(&sl->state, SLOT_FILLED);
+    apr_atomic_inc32(&hb->work);
+    if (apr_atomic_read32(&hb->sleeping)) futex_wake(&hb->work, 1);
+
+    deadline = apr_time_now()
+               + apr_time_from_msec(OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT));
+    for (;;) {
+        apr_uint32_t state = apr_atomic_read32(&sl->state);
+        apr_time_t now;
+        if (state == SLOT_DONE) break;
+        now = apr_time_now();
+        if (now < deadline) {
+            apr_interval_time_t left = deadline - now;
+            futex_wait(&sl->state, state, left < OS_LEASE_RETRY ? left : OS_LEASE_RETRY);
+            continue;
+        }
+        if (state == SLOT_FILLED) {
+            /* nobody took it: take it back, it was never written */
+            if (apr_atomic_cas32(&sl->state, SLOT_FREE, SLOT_FILLED) == SLOT_FILLED) {
+                op->result = OS_INTAKE_UNAVAILABLE;
+                op->error = "timed out waiting for the store";
+                return 1;
+            }
+            continue;
+        }
+        /* taken: the committer's answer is the truth while its process lives; if it died,
+         * the next committer commits the slot again (see lease_try), so wait on, but not
+         * for ever when no process takes over */
+        if (pid_alive(sl->taker)) dead_since = 0;
+        else if (!dead_since) dead_since = now;
+        else if (now - dead_since > apr_time_from_msec(
+                     OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT))
+                 && apr_atomic_cas32(&sl->state, SLOT_FREE, SLOT_TAKEN) == SLOT_TAKEN) {
+            op->result = OS_INTAKE_UNAVAILABLE;
+            op->error = "the process committing the order ended before answering";
+            return 1;
+        }
+        deadline = now + OS_LEASE_RETRY;
+    }
+    op->result = (os_intake_result_e)sl->result;
+    op->version = sl->version;
+    apr_cpystrn(op->order_id, sl->order_id, sizeof(op->order_id));
+    apr_cpystrn(op->delivery_state, sl->delivery_state, sizeof(op->delivery_state));
+    op->error = sl->error[0] ? apr_pstrdup(r->pool, sl->error) : NULL;
+    apr_atomic_set32(&sl->state, SLOT_FREE);
+    return 1;
+}
+#else
+static int board_ready(os_store_t *st) { (void)st; return 0; }
+static void lease_try(os_store_t *st) { (void)st; }
+static void lease_release(os_store_t *st) { (void)st; }
+static void committer_step(os_store_t *st, apr_pool_t *p, int batch_max)
+{ (void)st; (void)p; (void)batch_max; }
+static int commit_shared(os_store_t *st, request_rec *r, os_intake_op_t *op)
+{ (void)st; (void)r; (void)op; return 0; }
+#endif
+
 static void *APR_THREAD_FUNC writer_main(apr_thread_t *thd, void *data)
 {
     os_store_t *st = data;
@@ -594,14 +945,30 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *thd, void *data)
     apr_pool_create(&p, st->pool);
     apr_thread_mutex_lock(st->mu);
     while (!st->stopping) {
-        os_intake_op_t *batch, *last;
+        os_intake_op_t *batch;
         int n;
 
         const char *lock_failed = NULL;
         int locked = 0;
 
+        if (board_ready(st) && !st->committing && apr_time_now() >= st->lease_at) {
+            st->lease_at = apr_time_now() + OS_LEASE_RETRY;
+            apr_thread_mutex_unlock(st->mu);
+            lease_try(st);
+            apr_thread_mutex_lock(st->mu);
+        }
+        if (st->committing) {
+            apr_thread_mutex_unlock(st->mu);
+            committer_step(st, p, batch_max);
+            apr_pool_clear(p);
+            apr_thread_mutex_lock(st->mu);
+            continue;
+        }
         if (!st->head) {
-            apr_thread_cond_wait(st->work, st->mu);
+            if (board_ready(st))      /* wake up to try for the committer's role again */
+                apr_thread_cond_timedwait(st->work, st->mu, OS_LEASE_RETRY);
+            else
+                apr_thread_cond_wait(st->work, st->mu);
             continue;
         }
         /* A commit costs about what five orders cost (every b-tree page it touches goes to
@@ -621,25 +988,15 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *thd, void *data)
         /* Take the write lock first and the batch after: orders that arrive while another
          * process commits join this batch instead of waiting for the next turn. */
         if (store_mutex) {
-            apr_status_t lrv;
             apr_thread_mutex_unlock(st->mu);
-            lrv = apr_global_mutex_timedlock(store_mutex, apr_time_from_msec(
-                OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT)));
-            if (lrv == APR_SUCCESS) locked = 1;
-            else lock_failed = lrv == APR_TIMEUP ? "timed out waiting for the store's write lock"
-                                                 : "cannot take the store's write lock";
+            lock_failed = write_lock(st, &locked);
             apr_thread_mutex_lock(st->mu);
             if (!st->head) {          /* every waiting request gave up meanwhile */
                 if (locked) apr_global_mutex_unlock(store_mutex);
                 continue;
             }
         }
-        batch = last = st->head;
-        for (n = 1; last->next && n < batch_max; n++) last = last->next;
-        st->head = last->next;
-        if (!st->head) st->tail = NULL;
-        st->waiting -= n;
-        last->next = NULL;
+        batch = take_batch(st, batch_max, &n);
         apr_thread_mutex_unlock(st->mu);
 
         writer_commit(st, batch, p, lock_failed);
@@ -654,6 +1011,7 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *thd, void *data)
         }
     }
     apr_thread_mutex_unlock(st->mu);
+    if (st->committing) lease_release(st);
     apr_pool_destroy(p);
     /* a plain return rather than apr_thread_exit(): pthread_exit's forced unwinding leaves
      * the stack poisoned for AddressSanitizer, and nothing reads an exit status here */
@@ -669,6 +1027,9 @@ static apr_status_t store_stop(void *data)
     st->stopping = 1;
     apr_thread_cond_broadcast(st->work);
     apr_thread_mutex_unlock(st->mu);
+#ifdef OS_HAVE_BOARD
+    if (st->committing) futex_wake(&hub_boards[st->hub].work, INT_MAX);
+#endif
     apr_thread_join(&rv, st->thread);
     /* give the connection back before mod_dbd destroys its pool of connections */
     if (st->dbd) {
@@ -835,6 +1196,7 @@ int os_store_post_config(apr_pool_t *pconf, server_rec *s)
 {
     server_rec *vs;
     apr_status_t rv;
+    int hubs = 0;
 
     dbd_open = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_open);
     dbd_close = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_close);
@@ -842,11 +1204,17 @@ int os_store_post_config(apr_pool_t *pconf, server_rec *s)
     store_mutex = NULL;
     checkpoints_in_background = 0;
     for (vs = s; vs; vs = vs->next) {
-        if (os_srv_conf(vs)->mounts->nelts) break;
+        if (os_srv_conf(vs)->mounts->nelts) hubs++;
     }
-    if (!vs) return OK;
+    if (!hubs) return OK;
     rv = ap_global_mutex_create(&store_mutex, NULL, OS_MUTEX_TYPE, NULL, s, pconf, 0);
     if (rv != APR_SUCCESS) return HTTP_INTERNAL_SERVER_ERROR;
+#ifdef OS_HAVE_BOARD
+    if ((rv = board_create(pconf, hubs)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "ordersync: no shared memory for the "
+                     "committer: every process commits its own orders, which is slower");
+    }
+#endif
     checkpoints_in_background = checkpoints_register(pconf, s);
     if (!checkpoints_in_background) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "ordersync: no mod_watchdog: SQLite "
@@ -857,6 +1225,8 @@ int os_store_post_config(apr_pool_t *pconf, server_rec *s)
 
 void os_store_child_init(apr_pool_t *pchild, server_rec *s)
 {
+    int hub = 0;
+
     if (store_mutex) {
         apr_status_t rv = apr_global_mutex_child_init(&store_mutex,
                                                       apr_global_mutex_lockfile(store_mutex), pchild);
@@ -879,9 +1249,12 @@ void os_store_child_init(apr_pool_t *pchild, server_rec *s)
         os_store_t *st;
         apr_status_t rv;
 
-        if (!sc->mounts->nelts || !dbd_open) continue;
+        if (!sc->mounts->nelts) continue;
+        hub++;                        /* numbered as in post_config */
+        if (!dbd_open) continue;
         st = apr_pcalloc(pchild, sizeof(*st));
         st->s = s;
+        st->hub = hub - 1;
         apr_pool_create(&st->pool, pchild);
         apr_thread_mutex_create(&st->mu, APR_THREAD_MUTEX_DEFAULT, pchild);
         apr_thread_cond_create(&st->work, pchild);
@@ -973,6 +1346,12 @@ static void commit_local(os_store_t *st, request_rec *r, os_intake_op_t *op)
         || st->waiting >= OS_CONF_INT(sc->batch_max, OS_DEFAULT_BATCH_MAX)) {
         apr_thread_cond_signal(st->work);
     }
+#ifdef OS_HAVE_BOARD
+    if (apr_atomic_read32(&st->committing)) {   /* the committer waits on the board */
+        apr_atomic_inc32(&hub_boards[st->hub].work);
+        futex_wake(&hub_boards[st->hub].work, 1);
+    }
+#endif
     while (!op->done) {
         apr_time_t left = deadline - apr_time_now();
         if (left <= 0) {
@@ -1008,7 +1387,8 @@ void os_store_intake(request_rec *r, os_intake_op_t *op)
         op->error = "no store for this server (mod_dbd missing?)";
         return;
     }
-    commit_local(st, r, op);
+    op->slot = NULL;
+    if (!commit_shared(st, r, op)) commit_local(st, r, op);
 }
 
 /* ---- reads -------------------------------------------------------------------------- */
