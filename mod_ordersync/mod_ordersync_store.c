@@ -486,6 +486,7 @@ typedef struct os_store_t {
     int hub;                      /* this hub's number, the same in every process */
     volatile apr_uint32_t committing; /* this writer commits for every process (see board) */
     apr_time_t lease_at;          /* when to try for that role again */
+    apr_time_t sweep_at;          /* the committer: when to look for abandoned slots */
 } os_store_t;
 
 /* Counting the queue costs a scan of the waiting jobs, so the writer counts at most once a
@@ -664,6 +665,7 @@ enum { SS_SOURCE, SS_REFERENCE, SS_SENT, SS_ORIGIN, SS_BODY, SS_DIGEST, SS_COUNT
 typedef struct {
     volatile apr_uint32_t state;      /* SLOT_*; the request waits on it (a futex) */
     volatile apr_uint32_t taker;      /* pid of the committer that took it */
+    volatile apr_uint32_t owner;      /* pid of the process whose request filled it */
     apr_uint32_t hub;
     apr_uint32_t off[SS_COUNT];       /* the order's strings, in data */
     int cancelled;
@@ -768,6 +770,20 @@ static void lease_release(os_store_t *st)
     pthread_mutex_unlock(&hb->lease);
 }
 
+/* The committer, now and then: answered slots whose request's process died while waiting
+ * are nobody's; free them. (A filled one is committed first, like any other. A slot whose
+ * process died in the microseconds of filling it stays lost: 128 are plenty.) */
+static void slots_sweep(os_store_t *st)
+{
+    int i;
+    for (i = 0; i < OS_SLOTS; i++) {
+        os_slot_t *sl = &slots[i];
+        apr_uint32_t state = apr_atomic_read32(&sl->state);
+        if (state == SLOT_DONE && sl->hub == (apr_uint32_t)st->hub && !pid_alive(sl->owner))
+            apr_atomic_cas32(&sl->state, SLOT_FREE, state);
+    }
+}
+
 /* The committer: one batch of this process's orders and every filled slot, committed in
  * one transaction, or a short wait for work. */
 static void committer_step(os_store_t *st, apr_pool_t *p, int batch_max)
@@ -778,6 +794,10 @@ static void committer_step(os_store_t *st, apr_pool_t *p, int batch_max)
     const char *lock_failed;
     int n, locked, i;
 
+    if (apr_time_now() >= st->sweep_at) {
+        slots_sweep(st);
+        st->sweep_at = apr_time_now() + apr_time_from_sec(1);
+    }
     apr_thread_mutex_lock(st->mu);
     list = take_batch(st, batch_max, &n);
     apr_thread_mutex_unlock(st->mu);
@@ -877,6 +897,7 @@ static int commit_shared(os_store_t *st, request_rec *r, os_intake_op_t *op)
     sl->cancelled = op->cancelled;
     sl->hub = (apr_uint32_t)st->hub;
     sl->taker = 0;
+    sl->owner = (apr_uint32_t)getpid();
     coming_arrived(r);
     apr_atomic_set32(&sl->state, SLOT_FILLED);
     apr_atomic_inc32(&hb->work);
