@@ -1,9 +1,10 @@
 /* mod_ordersync_store.c: the store over mod_dbd. It owns the schema (versioned, migrated on
  * first use inside one write transaction), per-connection setup and lazily prepared
  * statements (mod_dbd prepares before any schema exists), and the group-commit writer: one
- * thread per process and hub that takes every order waiting at that moment and commits them
- * in one transaction, so concurrent requests share a commit instead of racing for SQLite's
- * write lock. A request is answered only after the transaction holding its order committed. */
+ * thread per process and hub, of which one (the committer, see "the board") takes the orders
+ * of every process waiting at that moment and commits them in one transaction, so concurrent
+ * requests share a commit instead of racing for SQLite's write lock. A request is answered
+ * only after the transaction holding its order committed. */
 #include "mod_ordersync_store.h"
 #include "apr_dbd.h"
 #include "mod_dbd.h"
