@@ -14,7 +14,7 @@ use IO::Socket::INET ();
 use lib 't/lib';
 use OSTest;
 
-plan tests => 14;
+plan tests => 17;
 
 my $v = Apache::Test::vars();
 my $top = $v->{top_dir};
@@ -156,5 +156,47 @@ ok(@refused && !grep({ $_->[1] > 3.5 || !$_->[2]{headers}{'retry-after'} } @refu
    '503 comes after about the store timeout, with Retry-After');
 ok(wait_for(sub { post($http, "$tag-resumed-" . int(rand(1e9)))->{status} == 202 }, 5),
    'once it runs again, orders are accepted');
+
+# --- a graceful restart while orders arrive ---------------------------------------------
+sub clients {    # n clients posting for secs seconds; returns (status => count, acked refs)
+    my ($n, $secs, $name) = @_;
+    my @pids;
+    for my $w (1 .. $n) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            my $h = HTTP::Tiny->new(timeout => 8, keep_alive => 1);
+            open my $log, '>', "$var/$name-$w" or POSIX::_exit(1);
+            $log->autoflush(1);
+            my $end = Time::HiRes::time() + $secs;
+            for (my $i = 1; Time::HiRes::time() < $end; $i++) {
+                my $ref = "$tag-$name-$w-$i";
+                my $res = post($h, $ref);
+                print $log "$res->{status} $ref\n";
+                $h = HTTP::Tiny->new(timeout => 8, keep_alive => 1) if $res->{status} == 599;
+            }
+            POSIX::_exit(0);
+        }
+        push @pids, $pid;
+    }
+    return @pids;
+}
+my $elected = scalar(my @c = committers());
+my @gk = clients(3, 2.5, 'graceful');
+Time::HiRes::sleep(0.8);
+kill 'USR1', $info->{pid};
+waitpid($_, 0) for @gk;
+my (%gs, @gacked);
+for my $w (1 .. 3) {
+    open my $fh, '<', "$var/graceful-$w" or next;
+    while (<$fh>) { my ($st, $ref) = split; $gs{$st}++; push @gacked, $ref if $st == 202 }
+}
+ok(!grep({ !/^(202|599)$/ } keys %gs) && @gacked > 20,
+   'across a graceful restart orders are accepted (a closing connection aside): '
+   . join(' ', map { "$_ x$gs{$_}" } sort keys %gs));
+ok(wait_for(sub { my @n = committers(); @n > $elected }, 5),
+   'the new generation of processes has a committer of its own');
+my @gmissing = grep { $http->get("$base/orders/demo/$_", { headers => $auth })->{status} != 200 }
+               @gacked;
+is(scalar(@gmissing), 0, 'every order accepted across the restart is in the store');
 
 instance('stop');
