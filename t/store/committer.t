@@ -203,15 +203,19 @@ my @gmissing = grep { $http->get("$base/orders/demo/$_", { headers => $auth })->
 is(scalar(@gmissing), 0, 'every order accepted across the restart is in the store');
 
 # --- the parent gives the committer's thread its priority (httpd's monitor, every ~10 s) ----
-sub committer_nice {
+sub committer_nice {    # the nice value of the latest elected committer thread still alive
     my $log = OSTest::read_file("$var/logs/error_log");
     my @m = $log =~ /\[pid (\d+):tid (\d+)\] ordersync: process \d+ now commits/g;
-    return undef unless @m;
-    my ($pid, $tid) = @m[-2, -1];
-    open my $fh, '<', "/proc/$pid/task/$tid/stat" or return undef;
-    my $stat = <$fh>;
-    $stat =~ s/^.*\) //;                     # past "pid (comm) "
-    return (split ' ', $stat)[16];           # field 19: nice
+    while (@m) {
+        my ($pid, $tid) = splice(@m, -2);
+        # after the graceful restart an old process may have been elected for the old ones
+        # on its way out; those are gone within moments
+        open my $fh, '<', "/proc/$pid/task/$tid/stat" or next;
+        my $stat = <$fh>;
+        $stat =~ s/^.*\) //;                 # past "pid (comm) "
+        return (split ' ', $stat)[16];       # field 19: nice
+    }
+    return undef;
 }
 ok(wait_for(sub { (committer_nice() // 0) == 5 }, 15),
    'the committer thread runs at OrderSyncCommitterNice (5)')
