@@ -55,8 +55,6 @@ typedef struct {
     int store_timeout_ms;
     int batch_max;
     apr_int64_t store_max_size;      /* SQLite: bytes the store file may grow to */
-    int committer_nice;              /* the committer thread's nice value (see _store) */
-    int committer_nice_set;
     /* filled at configtest: the <Location> paths that set "SetHandler ordersync" here */
     apr_array_header_t *mounts;
     struct os_store_t *store;        /* per child process, created in child_init */
@@ -74,7 +72,6 @@ typedef struct {
 #define OS_DEFAULT_QUEUE_MAX      100000
 #define OS_DEFAULT_STORE_TIMEOUT  5000
 #define OS_DEFAULT_BATCH_MAX      64
-#define OS_DEFAULT_COMMITTER_NICE (-5)
 
 #define OS_CONF_INT(v, def) ((v) == OS_UNSET ? (def) : (v))
 

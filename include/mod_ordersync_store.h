@@ -65,8 +65,6 @@ extern const char *const OS_STATE_STEPS[4];
 void os_store_pre_config(apr_pool_t *pconf);
 int os_store_post_config(apr_pool_t *pconf, server_rec *s);
 void os_store_child_init(apr_pool_t *pchild, server_rec *s);
-/* In the parent, from httpd's monitor hook: gives the committer's thread its priority. */
-void os_store_monitor(void);
 /* An order is on its way: its body is being read and checked (the writer may wait a moment
  * for it to join a batch; over when it reaches os_store_intake() or the request ends). */
 void os_store_expect(request_rec *r);

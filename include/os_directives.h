@@ -19,7 +19,6 @@
 #define OS_DIR_STORE_TIMEOUT     "OrderSyncStoreTimeout"
 #define OS_DIR_BATCH_MAX         "OrderSyncBatchMax"
 #define OS_DIR_STORE_MAX_SIZE    "OrderSyncStoreMaxSize"
-#define OS_DIR_COMMITTER_NICE    "OrderSyncCommitterNice"
 
 /* directory (<Location>) */
 #define OS_DIR_ADMIN_AUTH        "OrderSyncAdminAuth"

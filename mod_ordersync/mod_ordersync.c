@@ -3,7 +3,6 @@
  * order model and JSON in the httpd-free core (os_*.c). */
 #include "mod_ordersync.h"
 #include "http_request.h"
-#include "mpm_common.h"
 #include "mod_ordersync_store.h"
 
 static int os_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
@@ -25,13 +24,6 @@ static void os_child_init(apr_pool_t *pchild, server_rec *s)
     os_store_child_init(pchild, s);
 }
 
-static int os_monitor(apr_pool_t *p, server_rec *s)
-{
-    (void)p; (void)s;
-    os_store_monitor();
-    return DECLINED;
-}
-
 static void os_register_hooks(apr_pool_t *p)
 {
     (void)p;
@@ -40,7 +32,6 @@ static void os_register_hooks(apr_pool_t *p)
     ap_hook_post_config(os_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     static const char *const after_dbd[] = { "mod_dbd.c", NULL };
     ap_hook_child_init(os_child_init, NULL, after_dbd, APR_HOOK_MIDDLE);
-    ap_hook_monitor(os_monitor, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_map_to_storage(os_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(os_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -51,8 +51,6 @@ void *os_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_VAL(store_timeout_ms);
     MERGE_VAL(batch_max);
     MERGE_VAL(store_max_size);
-    mrg->committer_nice_set = add->committer_nice_set || base->committer_nice_set;
-    mrg->committer_nice = add->committer_nice_set ? add->committer_nice : base->committer_nice;
     mrg->mounts = apr_array_make(p, 2, sizeof(const char *));
     return mrg;
 }
@@ -281,21 +279,6 @@ static const char *cmd_int(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
-/* A nice value may be negative, so it cannot share cmd_int's "unset" marker. */
-static const char *cmd_committer_nice(cmd_parms *cmd, void *dconf, const char *arg)
-{
-    os_srv_conf_t *sc = os_srv_conf(cmd->server);
-    const char *err = check_server_context(cmd);
-    apr_int64_t v = 0;
-
-    (void)dconf;
-    if (err) return err;
-    if ((err = parse_int_range(cmd, arg, -20, 19, &v))) return err;
-    sc->committer_nice = (int)v;
-    sc->committer_nice_set = 1;
-    return NULL;
-}
-
 static const char *cmd_admin_auth(cmd_parms *cmd, void *dconf, const char *arg)
 {
     os_dir_conf_t *dc = dconf;
@@ -330,9 +313,6 @@ const command_rec os_cmds[] = {
         "most orders committed in one transaction by the group-commit writer (default 64)"),
     AP_INIT_TAKE1(OS_DIR_STORE_MAX_SIZE, cmd_int, (void *)&SPEC_MAX_SIZE, RSRC_CONF,
         "SQLite: bytes the store may grow to; beyond it the intake answers 503 (default: no limit)"),
-    AP_INIT_TAKE1(OS_DIR_COMMITTER_NICE, cmd_committer_nice, NULL, RSRC_CONF,
-        "nice value (-20 .. 19) the parent gives the thread that commits for every process; "
-        "0 leaves it alone (default -5)"),
     AP_INIT_TAKE1(OS_DIR_ADMIN_AUTH, cmd_admin_auth, NULL, ACCESS_CONF,
         "key (default: the admin Bearer key is required) or apache (Apache's Require rules decide)"),
     { NULL }

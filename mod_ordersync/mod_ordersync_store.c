@@ -27,7 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/futex.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #define OS_HAVE_BOARD 1
 #endif
@@ -681,7 +680,6 @@ typedef struct {
     volatile apr_uint32_t committer;  /* its pid; 0 when there is none */
     volatile apr_uint32_t work;       /* bumped for each order published (a futex) */
     volatile apr_uint32_t sleeping;   /* the committer waits on work */
-    volatile apr_uint32_t tid;        /* the committer's thread, for its priority */
 } os_hub_board_t;
 
 static apr_shm_t *board_shm;
@@ -760,7 +758,6 @@ static void lease_try(os_store_t *st)
             apr_atomic_cas32(&sl->state, SLOT_FILLED, SLOT_TAKEN);
     }
     apr_atomic_set32(&hb->committer, me);
-    apr_atomic_set32(&hb->tid, (apr_uint32_t)syscall(SYS_gettid));
     apr_atomic_set32(&st->committing, 1);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, st->s, "ordersync: process %d now commits the "
                  "orders of every process", (int)me);
@@ -769,7 +766,6 @@ static void lease_try(os_store_t *st)
 static void lease_release(os_store_t *st)
 {
     os_hub_board_t *hb = &hub_boards[st->hub];
-    apr_atomic_set32(&hb->tid, 0);
     apr_atomic_cas32(&hb->committer, 0, (apr_uint32_t)getpid());
     apr_atomic_set32(&st->committing, 0);
     pthread_mutex_unlock(&hb->lease);
@@ -951,86 +947,7 @@ static int commit_shared(os_store_t *st, request_rec *r, os_intake_op_t *op)
     apr_atomic_set32(&sl->state, SLOT_FREE);
     return 1;
 }
-
-/* ---- the committer's priority ---------------------------------------------------------
- *
- * Every request waits for the committer's thread, which shares the CPUs with all of them;
- * queued behind them for a CPU, it leaves the machine idle afterwards (measured: 10-19 %
- * idle with it at nice 0, 6-10 % at nice -5). A child process may not raise a thread's
- * priority, so the parent (root) does, from httpd's monitor hook (every ~10 s): it gives a
- * newly elected committer's thread OrderSyncCommitterNice, after checking that the thread
- * is one of its own children's. */
-typedef struct {
-    server_rec *s;
-    int nice;
-    apr_uint32_t applied;             /* the thread it was last given to */
-    int warned;
-} os_hub_prio_t;
-static os_hub_prio_t *hub_prio;
-
-/* 1 when tid is a thread of a child of this process. */
-static int own_child_thread(apr_uint32_t tid)
-{
-    char path[64], line[128];
-    FILE *f;
-    long ppid = -1;
-    apr_snprintf(path, sizeof(path), "/proc/%u/status", (unsigned)tid);
-    if (!(f = fopen(path, "r"))) return 0;
-    while (fgets(line, sizeof(line), f)) {
-        if (!strncmp(line, "PPid:", 5)) {
-            ppid = strtol(line + 5, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return ppid == (long)getpid();
-}
-
-void os_store_monitor(void)
-{
-    int i;
-    if (!hub_boards || !hub_prio) return;
-    for (i = 0; i < board_hubs; i++) {
-        os_hub_prio_t *hp = &hub_prio[i];
-        apr_uint32_t tid = apr_atomic_read32(&hub_boards[i].tid);
-        if (!tid || tid == hp->applied || !hp->nice) continue;
-        hp->applied = tid;
-        if (!own_child_thread(tid)) continue;
-        if (setpriority(PRIO_PROCESS, (id_t)tid, hp->nice) == 0) {
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, hp->s, "ordersync: the committer's "
-                         "thread %u now runs at nice %d", (unsigned)tid, hp->nice);
-        }
-        else if (!hp->warned) {
-            hp->warned = 1;
-            ap_log_error(APLOG_MARK, APLOG_WARNING, errno, hp->s, "ordersync: cannot give the "
-                         "committer's thread nice %d (a negative value needs Apache started "
-                         "as root); set %s 0 to leave it alone", hp->nice,
-                         "OrderSyncCommitterNice");
-        }
-    }
-}
-
-/* In post_config: what each hub wants (os_store_monitor does the rest). */
-static void priority_register(apr_pool_t *pconf, server_rec *s)
-{
-    server_rec *vs;
-    int i = 0;
-
-    hub_prio = NULL;
-    if (!hub_boards) return;
-    hub_prio = apr_pcalloc(pconf, sizeof(*hub_prio) * board_hubs);
-    for (vs = s; vs && i < board_hubs; vs = vs->next) {
-        os_srv_conf_t *sc = os_srv_conf(vs);
-        if (!sc->mounts->nelts) continue;
-        hub_prio[i].s = vs;
-        hub_prio[i].nice = sc->committer_nice_set ? sc->committer_nice
-                                                  : OS_DEFAULT_COMMITTER_NICE;
-        i++;
-    }
-}
 #else
-static void priority_register(apr_pool_t *pconf, server_rec *s) { (void)pconf; (void)s; }
-void os_store_monitor(void) { }
 static int board_ready(os_store_t *st) { (void)st; return 0; }
 static void lease_try(os_store_t *st) { (void)st; }
 static void lease_release(os_store_t *st) { (void)st; }
@@ -1320,7 +1237,6 @@ int os_store_post_config(apr_pool_t *pconf, server_rec *s)
                      "committer: every process commits its own orders, which is slower");
     }
 #endif
-    priority_register(pconf, s);
     checkpoints_in_background = checkpoints_register(pconf, s);
     if (!checkpoints_in_background) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "ordersync: no mod_watchdog: SQLite "

@@ -36,7 +36,6 @@ my @bad = (
     [ "$dbd$load$store$src" . "OrderSyncMaxString 99999999\n$loc", qr/OrderSyncMaxString must be an integer/, 'max string range' ],
     [ "$dbd$load$store$src" . "OrderSyncQueueMax -1\n$loc", qr/OrderSyncQueueMax must be an integer/, 'queue max range' ],
     [ "$dbd$load$store$src" . "OrderSyncStoreTimeout 1\n$loc", qr/OrderSyncStoreTimeout must be an integer in 10\.\./, 'store timeout range' ],
-    [ "$dbd$load$store$src" . "OrderSyncCommitterNice -21\n$loc", qr/OrderSyncCommitterNice must be an integer in -20\.\.19, got '-21'/, 'committer nice range' ],
     [ "$dbd$load$store$src" . "OrderSyncDurability sometimes\n$loc", qr/OrderSyncDurability must be 'normal' or 'full', got 'sometimes'/, 'durability value' ],
     [ "$dbd$load$store$src" . "<Location /x>\nOrderSyncAdminAuth maybe\n</Location>\n$loc", qr/OrderSyncAdminAuth must be 'key' or 'apache'/, 'admin auth value' ],
     [ "$dbd$load$store$src" . "<Location /x>\nOrderSyncSource demo2 key=file:\@KEYS\@/mage2.key\n</Location>\n$loc", qr/OrderSyncSource not allowed in <Location> context/, 'source in a <Location>' ],
@@ -53,8 +52,7 @@ my @good = (
     [ "$dbd$load$store$src$loc", 'a minimal hub' ],
     [ "$dbd$load$store$src" . "OrderSyncSource mage2 key=file:\@KEYS\@/mage2.key key=file:\@KEYS\@/demo-next.key prefix=M-\n"
       . "OrderSyncDurability full\nOrderSyncMaxBody 2048\nOrderSyncMaxDepth 8\nOrderSyncMaxItems 5\n"
-      . "OrderSyncMaxString 64\nOrderSyncQueueMax 10\nOrderSyncStoreTimeout 100\nOrderSyncBatchMax 8\n"
-      . "OrderSyncCommitterNice -1\n$loc"
+      . "OrderSyncMaxString 64\nOrderSyncQueueMax 10\nOrderSyncStoreTimeout 100\nOrderSyncBatchMax 8\n$loc"
       . "<Location /ordersync/admin>\nOrderSyncAdminAuth apache\nRequire all granted\n</Location>\n", 'every directive with a valid value' ],
     [ "$dbd$load<VirtualHost 127.0.0.1:1>\nServerName v\n$store$src$loc</VirtualHost>\n", 'a hub inside a virtual host' ],
     [ "$dbd$load$store$src<IfModule no_such_module>\nSetHandler ordersync\n</IfModule>\n", 'a SetHandler in a skipped <IfModule> does not count' ],

@@ -14,7 +14,7 @@ use IO::Socket::INET ();
 use lib 't/lib';
 use OSTest;
 
-plan tests => 19;
+plan tests => 17;
 
 my $v = Apache::Test::vars();
 my $top = $v->{top_dir};
@@ -34,10 +34,7 @@ mkdir $var; mkdir "$var/conf";
 {
     open my $fh, '>', "$var/conf/local.conf" or die $!;
     # three processes (event's default); a short store timeout so a stuck committer shows soon
-    # a short store timeout so a stuck committer shows soon; a nice value above 0, which the
-    # parent may give without root (the default, -5, needs it)
-    print $fh "StartServers 3\nMinSpareThreads 75\nOrderSyncStoreTimeout 1500\n"
-            . "OrderSyncCommitterNice 5\n";
+    print $fh "StartServers 3\nMinSpareThreads 75\nOrderSyncStoreTimeout 1500\n";
     print $fh "LogFormat \"%P %{tid}P %>s %D %r\" pids\nCustomLog logs/pid_log pids\n";
     if (($ENV{OS_TEST_LABEL} // '') eq 'pg') {
         print $fh "DBDriver pgsql\nDBDParams \"host=$ENV{OS_PG_SOCK} port=$ENV{OS_PG_PORT} "
@@ -201,26 +198,5 @@ ok(wait_for(sub { my @n = committers(); @n > $elected }, 5),
 my @gmissing = grep { $http->get("$base/orders/demo/$_", { headers => $auth })->{status} != 200 }
                @gacked;
 is(scalar(@gmissing), 0, 'every order accepted across the restart is in the store');
-
-# --- the parent gives the committer's thread its priority (httpd's monitor, every ~10 s) ----
-sub committer_nice {    # the nice value of the latest elected committer thread still alive
-    my $log = OSTest::read_file("$var/logs/error_log");
-    my @m = $log =~ /\[pid (\d+):tid (\d+)\] ordersync: process \d+ now commits/g;
-    while (@m) {
-        my ($pid, $tid) = splice(@m, -2);
-        # after the graceful restart an old process may have been elected for the old ones
-        # on its way out; those are gone within moments
-        open my $fh, '<', "/proc/$pid/task/$tid/stat" or next;
-        my $stat = <$fh>;
-        $stat =~ s/^.*\) //;                 # past "pid (comm) "
-        return (split ' ', $stat)[16];       # field 19: nice
-    }
-    return undef;
-}
-ok(wait_for(sub { (committer_nice() // 0) == 5 }, 15),
-   'the committer thread runs at OrderSyncCommitterNice (5)')
-    or diag('nice: ' . (committer_nice() // 'unknown'));
-like(OSTest::read_file("$var/logs/error_log"), qr/committer's thread \d+ now runs at nice 5/,
-     'and the log says so');
 
 instance('stop');
