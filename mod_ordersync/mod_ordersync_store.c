@@ -653,7 +653,7 @@ static const char *write_lock(os_store_t *st, int *locked)
  * committer takes the lease (a robust mutex: the kernel releases it) and commits the slot
  * again, which answers as a replay if the order did reach the store. Without a committer,
  * for an order too big for a slot or with every slot in use, a request goes to its own
- * process's writer, which commits under the store's write lock as before. Linux only
+ * process's writer, which commits it under the store's write lock. Linux only
  * (process-shared futexes); elsewhere every process commits its own orders. */
 #ifdef OS_HAVE_BOARD
 #define OS_SLOTS 128
