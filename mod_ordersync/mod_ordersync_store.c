@@ -870,6 +870,8 @@ static int commit_shared(os_store_t *st, request_rec *r, os_intake_op_t *op)
     apr_size_t len[SS_COUNT], used = 0;
     apr_uint32_t start;
     os_slot_t *sl = NULL;
+    apr_interval_time_t timeout = apr_time_from_msec(
+        OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT));
     apr_time_t deadline, dead_since = 0;
     int i;
 
@@ -904,8 +906,7 @@ static int commit_shared(os_store_t *st, request_rec *r, os_intake_op_t *op)
     apr_atomic_inc32(&hb->work);
     if (apr_atomic_read32(&hb->sleeping)) futex_wake(&hb->work, 1);
 
-    deadline = apr_time_now()
-               + apr_time_from_msec(OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT));
+    deadline = apr_time_now() + timeout;
     for (;;) {
         apr_uint32_t state = apr_atomic_read32(&sl->state);
         apr_time_t now;
@@ -930,8 +931,7 @@ static int commit_shared(os_store_t *st, request_rec *r, os_intake_op_t *op)
          * for ever when no process takes over */
         if (pid_alive(sl->taker)) dead_since = 0;
         else if (!dead_since) dead_since = now;
-        else if (now - dead_since > apr_time_from_msec(
-                     OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT))
+        else if (now - dead_since > timeout
                  && apr_atomic_cas32(&sl->state, SLOT_FREE, SLOT_TAKEN) == SLOT_TAKEN) {
             op->result = OS_INTAKE_UNAVAILABLE;
             op->error = "the process committing the order ended before answering";

@@ -13,6 +13,8 @@ use Apache::TestConfig ();
 our @EXPORT = qw(hub_url key req json_req decode problem_ok configtest expect_error_log
                  read_file order_payload);
 
+use IO::Socket::INET ();
+
 my $JSON = JSON::PP->new->canonical->allow_nonref;
 
 sub vars { Apache::Test::vars() }
@@ -109,6 +111,36 @@ CONF
     local @ENV{keys %env} = values %env;
     my $out = `/usr/sbin/apache2 -t -f $dir/httpd.conf 2>&1`;
     return ($? >> 8, $out);
+}
+
+# A separate instance (build/instance.sh) under $var, for tests that kill or stop its
+# processes: instance($var, 'start', $port) / instance($var, 'stop') return (exit code,
+# output); start_instance($var) starts it on a free port (three tries) and returns the
+# exit code, the output and the port.
+sub free_port {    # a port the kernel just handed out, so nothing else holds it
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die $!;
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+sub instance {
+    my ($var, @args) = @_;
+    local $ENV{OS_VAR} = $var;
+    my $inst = vars()->{top_dir} . '/build/instance.sh';
+    my $out = `bash $inst @args 2>&1`;
+    return ($? >> 8, $out);
+}
+
+sub start_instance {
+    my $var = shift;
+    my ($rc, $out, $port);
+    for (1 .. 3) {
+        $port = free_port();
+        ($rc, $out) = instance($var, 'start', $port);
+        last if $rc == 0;
+    }
+    return ($rc, $out, $port);
 }
 
 sub order_payload {

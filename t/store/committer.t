@@ -10,25 +10,13 @@ use JSON::PP ();
 use HTTP::Tiny ();
 use POSIX ();
 use Time::HiRes ();
-use IO::Socket::INET ();
 use lib 't/lib';
 use OSTest;
 
 plan tests => 17;
 
 my $v = Apache::Test::vars();
-my $top = $v->{top_dir};
 my $var = "$v->{t_logs}/committer-instance";
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die $!;
-    my $p = $s->sockport;
-    close $s;
-    return $p;
-}
-my %env = (OS_VAR => $var);
-my $inst = "$top/build/instance.sh";
-sub instance { my @a = @_; local @ENV{keys %env} = values %env; my $out = `bash $inst @a 2>&1`; return ($? >> 8, $out) }
-
 system('rm', '-rf', $var);
 mkdir $var; mkdir "$var/conf";
 {
@@ -42,13 +30,7 @@ mkdir $var; mkdir "$var/conf";
     }
     close $fh;
 }
-my ($rc, $out);
-my $port = free_port();
-for (1 .. 3) {
-    ($rc, $out) = instance('start', $port);
-    last if $rc == 0;
-    $port = free_port();
-}
+my ($rc, $out) = OSTest::start_instance($var);
 is($rc, 0, 'a separate instance with three processes starts') or diag($out);
 my $info = JSON::PP::decode_json(OSTest::read_file("$var/instance.json"));
 my $base = $info->{base_url};
@@ -74,39 +56,54 @@ is(post($http, "$tag-first")->{status}, 202, 'an order is accepted');
 ok(wait_for(sub { scalar committers() }, 5), 'one process announced that it commits for all');
 my ($first) = (committers())[-1];
 
-# --- the committer dies while four clients post orders ---------------------------------
-my @kids;
-for my $w (1 .. 4) {
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        my $h = HTTP::Tiny->new(timeout => 8, keep_alive => 1);
-        open my $log, '>', "$var/acked-$w" or POSIX::_exit(1);
-        $log->autoflush(1);
-        my $end = Time::HiRes::time() + 3;
-        for (my $i = 1; Time::HiRes::time() < $end; $i++) {
-            my $ref = "$tag-$w-$i";
-            my $res = post($h, $ref);
-            print $log "$res->{status} $ref\n";
-            # a connection to the killed process breaks: the next request opens another
-            $h = HTTP::Tiny->new(timeout => 8, keep_alive => 1) if $res->{status} == 599;
+# Clients posting orders for a while, each logging "status reference" per answer to
+# $var/<name>-<n>; a connection to a killed process breaks, and the next request opens
+# another. clients() returns their pids, results() the count of each status and the
+# references answered 202 or 200.
+sub clients {
+    my ($n, $secs, $name) = @_;
+    my @pids;
+    for my $w (1 .. $n) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            my $h = HTTP::Tiny->new(timeout => 8, keep_alive => 1);
+            open my $log, '>', "$var/$name-$w" or POSIX::_exit(1);
+            $log->autoflush(1);
+            my $end = Time::HiRes::time() + $secs;
+            for (my $i = 1; Time::HiRes::time() < $end; $i++) {
+                my $ref = "$tag-$name-$w-$i";
+                my $res = post($h, $ref);
+                print $log "$res->{status} $ref\n";
+                $h = HTTP::Tiny->new(timeout => 8, keep_alive => 1) if $res->{status} == 599;
+            }
+            POSIX::_exit(0);
         }
-        POSIX::_exit(0);
+        push @pids, $pid;
     }
-    push @kids, $pid;
+    return @pids;
 }
+sub results {
+    my ($n, $name) = @_;
+    my (%status, @acked);
+    for my $w (1 .. $n) {
+        open my $fh, '<', "$var/$name-$w" or next;
+        while (<$fh>) {
+            my ($st, $ref) = split;
+            $status{$st}++;
+            push @acked, $ref if $st == 202 || $st == 200;
+        }
+    }
+    return (\%status, @acked);
+}
+
+# --- the committer dies while four clients post orders ---------------------------------
+my @kids = clients(4, 3, 'kill');
 Time::HiRes::sleep(1);
 ok(kill('KILL', $first), "the committing process ($first) is killed while orders arrive");
 waitpid($_, 0) for @kids;
 
-my (%status, @acked);
-for my $w (1 .. 4) {
-    open my $fh, '<', "$var/acked-$w" or next;
-    while (<$fh>) {
-        my ($st, $ref) = split;
-        $status{$st}++;
-        push @acked, $ref if $st == 202 || $st == 200;
-    }
-}
+my ($st, @acked) = results(4, 'kill');
+my %status = %$st;
 my @odd = grep { !/^(200|202|503|599)$/ } keys %status;
 is(scalar(@odd), 0, 'every answer was 202, 200, 503 or a broken connection')
     or diag(join ' ', map { "$_ x$status{$_}" } sort keys %status);
@@ -158,38 +155,13 @@ ok(wait_for(sub { post($http, "$tag-resumed-" . int(rand(1e9)))->{status} == 202
    'once it runs again, orders are accepted');
 
 # --- a graceful restart while orders arrive ---------------------------------------------
-sub clients {    # n clients posting for secs seconds; returns (status => count, acked refs)
-    my ($n, $secs, $name) = @_;
-    my @pids;
-    for my $w (1 .. $n) {
-        my $pid = fork // die "fork: $!";
-        if (!$pid) {
-            my $h = HTTP::Tiny->new(timeout => 8, keep_alive => 1);
-            open my $log, '>', "$var/$name-$w" or POSIX::_exit(1);
-            $log->autoflush(1);
-            my $end = Time::HiRes::time() + $secs;
-            for (my $i = 1; Time::HiRes::time() < $end; $i++) {
-                my $ref = "$tag-$name-$w-$i";
-                my $res = post($h, $ref);
-                print $log "$res->{status} $ref\n";
-                $h = HTTP::Tiny->new(timeout => 8, keep_alive => 1) if $res->{status} == 599;
-            }
-            POSIX::_exit(0);
-        }
-        push @pids, $pid;
-    }
-    return @pids;
-}
 my $elected = scalar(my @c = committers());
 my @gk = clients(3, 2.5, 'graceful');
 Time::HiRes::sleep(0.8);
 kill 'USR1', $info->{pid};
 waitpid($_, 0) for @gk;
-my (%gs, @gacked);
-for my $w (1 .. 3) {
-    open my $fh, '<', "$var/graceful-$w" or next;
-    while (<$fh>) { my ($st, $ref) = split; $gs{$st}++; push @gacked, $ref if $st == 202 }
-}
+my ($gst, @gacked) = results(3, 'graceful');
+my %gs = %$gst;
 ok(!grep({ !/^(202|599)$/ } keys %gs) && @gacked > 20,
    'across a graceful restart orders are accepted (a closing connection aside): '
    . join(' ', map { "$_ x$gs{$_}" } sort keys %gs));
@@ -199,4 +171,4 @@ my @gmissing = grep { $http->get("$base/orders/demo/$_", { headers => $auth })->
                @gacked;
 is(scalar(@gmissing), 0, 'every order accepted across the restart is in the store');
 
-instance('stop');
+OSTest::instance($var, 'stop');

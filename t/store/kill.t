@@ -13,21 +13,7 @@ use OSTest;
 plan tests => 6;
 
 my $v = Apache::Test::vars();
-my $top = $v->{top_dir};
 my $var = "$v->{t_logs}/killed-instance";
-use IO::Socket::INET ();
-sub free_port {    # a port the kernel just handed out, so nothing else holds it
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die $!;
-    my $p = $s->sockport;
-    close $s;
-    return $p;
-}
-my $port = free_port();
-my %env = (OS_VAR => $var);
-my $inst = "$top/build/instance.sh";
-
-sub instance { my @a = @_; local @ENV{keys %env} = values %env; my $out = `bash $inst @a 2>&1`; return ($? >> 8, $out) }
-
 if (($ENV{OS_TEST_LABEL} // '') eq 'pg') {
     # the same store as the suite's PostgreSQL cluster (the references are distinct)
     mkdir $var; mkdir "$var/conf";
@@ -36,12 +22,7 @@ if (($ENV{OS_TEST_LABEL} // '') eq 'pg') {
             . "dbname=ordersync user=postgres\"\n";
     close $fh;
 }
-my ($rc, $out);
-for (1 .. 3) {
-    ($rc, $out) = instance('start', $port);
-    last if $rc == 0;
-    $port = free_port();
-}
+my ($rc, $out, $port) = OSTest::start_instance($var);
 is($rc, 0, 'a separate instance starts') or diag($out);
 my $info = JSON::PP::decode_json(OSTest::read_file("$var/instance.json"));
 my $base = $info->{base_url};
@@ -88,7 +69,7 @@ for my $w (1 .. 4) {
 ok(@acked > 20, 'orders were being accepted when it died (' . scalar(@acked) . ')');
 
 unlink "$var/run/httpd.pid";
-($rc, $out) = instance('start', $port);
+($rc, $out) = OSTest::instance($var, 'start', $port);
 is($rc, 0, 'the instance starts again on the same store') or diag($out);
 
 my @missing = grep {
@@ -101,4 +82,4 @@ is(scalar(@missing), 0, 'every acknowledged order is in the store after the kill
 my $res = $http->post("$base/orders", { headers => { Authorization => "Bearer $key",
     'Content-Type' => 'application/json' }, content => JSON::PP::encode_json(order_payload(reference => $acked[0])) });
 is($res->{status}, 200, 'and a resent acknowledged order is recognised as a replay');
-instance('stop');
+OSTest::instance($var, 'stop');
