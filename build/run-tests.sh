@@ -44,7 +44,7 @@ log=build/t/suite-$label.log
 # The PostgreSQL variant: the same suite against a throwaway cluster (label "pg").
 pg_sock=/nonexistent pg_port=0 defines=()
 if [ "$label" = pg ]; then
-  pgdir=$top/build/t/pg pg_port=54329 pg_sock=$top/build/t/pg/sock
+  pgdir=$top/build/t/pg pg_port=${OS_PG_TEST_PORT:-54329} pg_sock=$top/build/t/pg/sock
   "${as_user[@]}" bash build/pg.sh start "$pgdir" "$pg_port"
   trap '"${as_user[@]}" bash build/pg.sh stop "$pgdir"' EXIT
   defines=(-defines OS_PGSQL)
