@@ -10,6 +10,7 @@
 #include "http_protocol.h"
 #include "apr_strings.h"
 #include "os_directives.h"
+#include "mod_ordersync_store.h"
 
 #include <yajl/yajl_gen.h>
 
@@ -40,8 +41,6 @@ typedef struct {
     int defn_line;
 } os_source_t;
 
-struct os_store_t;
-
 typedef struct {
     apr_array_header_t *sources;     /* os_source_t */
     os_secret_t admin_key;
@@ -52,12 +51,13 @@ typedef struct {
     int max_items;
     int max_string;
     int queue_max;
+    int source_queue_max;            /* OS_UNSET: the queue shared evenly among the sources */
     int store_timeout_ms;
     int batch_max;
     apr_int64_t store_max_size;      /* SQLite: bytes the store file may grow to */
     /* filled at configtest: the <Location> paths that set "SetHandler ordersync" here */
     apr_array_header_t *mounts;
-    struct os_store_t *store;        /* per child process, created in child_init */
+    os_store_conf_t store_conf;      /* what the store needs, filled in post_config */
 } os_srv_conf_t;
 
 typedef struct {
@@ -76,6 +76,8 @@ typedef struct {
 #define OS_CONF_INT(v, def) ((v) == OS_UNSET ? (def) : (v))
 
 os_srv_conf_t *os_srv_conf(server_rec *s);
+/* The store's settings of a server with a hub (the defaults applied). */
+const os_store_conf_t *os_store_conf_of(server_rec *s);
 
 /* mod_ordersync_config.c */
 extern const command_rec os_cmds[];

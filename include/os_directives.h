@@ -16,6 +16,7 @@
 #define OS_DIR_MAX_ITEMS         "OrderSyncMaxItems"
 #define OS_DIR_MAX_STRING        "OrderSyncMaxString"
 #define OS_DIR_QUEUE_MAX         "OrderSyncQueueMax"
+#define OS_DIR_SOURCE_QUEUE_MAX  "OrderSyncSourceQueueMax"
 #define OS_DIR_STORE_TIMEOUT     "OrderSyncStoreTimeout"
 #define OS_DIR_BATCH_MAX         "OrderSyncBatchMax"
 #define OS_DIR_STORE_MAX_SIZE    "OrderSyncStoreMaxSize"

@@ -7,9 +7,15 @@
 
 static int os_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
-    (void)plog; (void)ptemp;
+    apr_array_header_t *hubs = apr_array_make(ptemp, 2, sizeof(server_rec *));
+    server_rec *vs;
+    (void)plog;
+    /* the servers that mount the hub, in the same order in every process */
+    for (vs = s; vs; vs = vs->next) {
+        if (os_srv_conf(vs)->mounts->nelts) APR_ARRAY_PUSH(hubs, server_rec *) = vs;
+    }
     /* optional functions are only retrievable from here on (not in register_hooks) */
-    return os_store_post_config(pconf, s);
+    return os_store_post_config(pconf, s, hubs, os_store_conf_of);
 }
 
 static int os_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)

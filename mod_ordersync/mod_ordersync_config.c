@@ -24,6 +24,7 @@ void *os_create_srv_conf(apr_pool_t *p, server_rec *s)
     sc->max_items = OS_UNSET;
     sc->max_string = OS_UNSET;
     sc->queue_max = OS_UNSET;
+    sc->source_queue_max = OS_UNSET;
     sc->store_timeout_ms = OS_UNSET;
     sc->batch_max = OS_UNSET;
     sc->store_max_size = OS_UNSET;
@@ -48,6 +49,7 @@ void *os_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_VAL(max_items);
     MERGE_VAL(max_string);
     MERGE_VAL(queue_max);
+    MERGE_VAL(source_queue_max);
     MERGE_VAL(store_timeout_ms);
     MERGE_VAL(batch_max);
     MERGE_VAL(store_max_size);
@@ -260,6 +262,7 @@ static const os_int_spec_t SPEC_MAX_DEPTH = { APR_OFFSETOF(os_srv_conf_t, max_de
 static const os_int_spec_t SPEC_MAX_ITEMS = { APR_OFFSETOF(os_srv_conf_t, max_items), 1, 100000, 0 };
 static const os_int_spec_t SPEC_MAX_STR   = { APR_OFFSETOF(os_srv_conf_t, max_string), 16, 1024 * 1024, 0 };
 static const os_int_spec_t SPEC_QUEUE_MAX = { APR_OFFSETOF(os_srv_conf_t, queue_max), 1, 100000000, 0 };
+static const os_int_spec_t SPEC_SRC_QUEUE = { APR_OFFSETOF(os_srv_conf_t, source_queue_max), 1, 100000000, 0 };
 static const os_int_spec_t SPEC_STORE_TO  = { APR_OFFSETOF(os_srv_conf_t, store_timeout_ms), 10, 600000, 0 };
 static const os_int_spec_t SPEC_BATCH_MAX = { APR_OFFSETOF(os_srv_conf_t, batch_max), 1, 1024, 0 };
 static const os_int_spec_t SPEC_MAX_SIZE  = { APR_OFFSETOF(os_srv_conf_t, store_max_size), 65536, APR_INT64_C(1) << 50, 1 };
@@ -307,6 +310,9 @@ const command_rec os_cmds[] = {
         "longest accepted string value in bytes (default 1024)"),
     AP_INIT_TAKE1(OS_DIR_QUEUE_MAX, cmd_int, (void *)&SPEC_QUEUE_MAX, RSRC_CONF,
         "queued jobs above which the intake answers 503 (default 100000)"),
+    AP_INIT_TAKE1(OS_DIR_SOURCE_QUEUE_MAX, cmd_int, (void *)&SPEC_SRC_QUEUE, RSRC_CONF,
+        "queued jobs of one source above which its orders are answered 503 (default: "
+        OS_DIR_QUEUE_MAX " divided among the sources)"),
     AP_INIT_TAKE1(OS_DIR_STORE_TIMEOUT, cmd_int, (void *)&SPEC_STORE_TO, RSRC_CONF,
         "milliseconds to wait for the store's write lock before answering 503 (default 5000)"),
     AP_INIT_TAKE1(OS_DIR_BATCH_MAX, cmd_int, (void *)&SPEC_BATCH_MAX, RSRC_CONF,
@@ -319,6 +325,24 @@ const command_rec os_cmds[] = {
 };
 
 /* ---- lookups ---------------------------------------------------------------------- */
+
+const os_store_conf_t *os_store_conf_of(server_rec *s)
+{
+    os_srv_conf_t *sc = os_srv_conf(s);
+    os_store_conf_t *c = &sc->store_conf;
+    int nsources = sc->sources && sc->sources->nelts ? sc->sources->nelts : 1;
+
+    c->timeout_ms = OS_CONF_INT(sc->store_timeout_ms, OS_DEFAULT_STORE_TIMEOUT);
+    c->durability = OS_CONF_INT(sc->durability, 0);
+    c->batch_max = OS_CONF_INT(sc->batch_max, OS_DEFAULT_BATCH_MAX);
+    c->queue_max = OS_CONF_INT(sc->queue_max, OS_DEFAULT_QUEUE_MAX);
+    /* by default each source may fill its even share of the queue, so one source's backlog
+     * never blocks the others' intake */
+    c->source_queue_max = sc->source_queue_max != OS_UNSET ? sc->source_queue_max
+                          : (c->queue_max + nsources - 1) / nsources;
+    c->max_size = sc->store_max_size;
+    return c;
+}
 
 const os_source_t *os_source_find(const os_srv_conf_t *sc, const char *id)
 {

@@ -2,7 +2,7 @@
  * already speak Clougistic's enqueue, and the status route of one order. Order of checks:
  * who (401/403), what it sent (415, 413, 400), whether the order is valid (422), then the
  * store (202/200/409/503). Nothing is answered 2xx before the store committed it. */
-#include "mod_ordersync_store.h"
+#include "mod_ordersync.h"
 #include "os_json.h"
 #include "os_order.h"
 #include "apr_lib.h"
@@ -224,6 +224,13 @@ static int accept_order(request_rec *r, const os_source_t *src, const os_json_t 
     op->body = order->canonical;
     op->digest = order->digest;
     op->cancelled = order->status == 9;
+    /* a client that resends after "outcome unknown" names the request it resends */
+    op->intake_id = apr_table_get(r->headers_in, "Idempotency-Key");
+    if (op->intake_id && !os_store_intake_id_ok(op->intake_id)) {
+        os_problem(r, HTTP_BAD_REQUEST, "invalid-idempotency-key", "Bad Request",
+                   "Idempotency-Key must be 1 to 64 of A-Z a-z 0-9 - _ . :");
+        return DONE;
+    }
     os_store_intake(r, op);
     return OK;
 }
@@ -243,11 +250,28 @@ static int store_refusal(request_rec *r, const os_intake_op_t *op)
                           "the delivery queue is over its limit (" OS_DIR_QUEUE_MAX "); "
                           "nothing was stored, retry later");
     case OS_INTAKE_UNAVAILABLE:
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "ordersync: order %s/%s not stored: %s",
-                      op->source_id, op->reference, op->error ? op->error : "store unavailable");
+        /* the store logs a failing store once per incident; this is the order's own line */
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "ordersync: order %s/%s not stored: %s",
+                      op->source_id, op->reference, op->error[0] ? op->error : "store unavailable");
         apr_table_setn(r->headers_out, "Retry-After", "5");
         return os_problem(r, HTTP_SERVICE_UNAVAILABLE, "store-unavailable", "Service Unavailable",
                           "the store could not commit the order; nothing was stored, retry later");
+    case OS_INTAKE_UNKNOWN: {
+        yajl_gen g;
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "ordersync: order %s/%s (intake id %s): "
+                      "the store cannot tell whether it was committed: %s", op->source_id,
+                      op->reference, op->id, op->error);
+        apr_table_setn(r->headers_out, "Retry-After", "5");
+        apr_table_setn(r->headers_out, "Idempotency-Key", apr_pstrdup(r->pool, op->id));
+        g = os_problem_begin(r, HTTP_SERVICE_UNAVAILABLE, "store-outcome-unknown",
+                             "Service Unavailable",
+                             apr_psprintf(r->pool, "the store cannot tell whether order %s/%s "
+                                          "was committed; send it again with the header "
+                                          "Idempotency-Key: %s and it is recognised exactly",
+                                          op->source_id, op->reference, op->id));
+        os_jgen_kv_str(g, "idempotency_key", op->id);
+        return os_problem_send(r, HTTP_SERVICE_UNAVAILABLE, g);
+    }
     default:
         return DECLINED;
     }

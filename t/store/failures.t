@@ -9,7 +9,7 @@ use lib 't/lib';
 use OSTest;
 
 my $pg = ($ENV{OS_TEST_LABEL} // '') eq 'pg';
-plan tests => 17;
+plan tests => 21;
 
 my $tag = "F$$";
 my $logs = Apache::Test::vars()->{t_logs};
@@ -75,12 +75,25 @@ $res = post_on('os_full', $accepted[0], options => { padding => 'x' x 900 },
 is($res->code, 200, 'a replay of an accepted order still answers 200 from a full store');
 }
 
-# --- a queue over its limit (OrderSyncQueueMax 3)
-my @codes = map { post_on('os_queue', "$tag-Q-$_")->code } 1 .. 3;
-is_deeply(\@codes, [202, 202, 202], 'three orders fill the queue');
-$res = post_on('os_queue', "$tag-Q-4");
-ok(problem_ok($res, 503, 'queue-full'), 'the fourth: 503 queue-full');
+# --- a queue over its limit (OrderSyncQueueMax 4, shared by the two sources: 2 each)
+my @codes = map { post_on('os_queue', "$tag-Q-$_")->code } 1 .. 2;
+is_deeply(\@codes, [202, 202], "two orders fill the source's share of the queue");
+$res = post_on('os_queue', "$tag-Q-3");
+ok(problem_ok($res, 503, 'queue-full'), "the third of that source: 503 queue-full");
 like($res->header('Retry-After') // '', qr/^\d+$/, 'queue full: Retry-After');
-is(get_on('os_queue', "$tag-Q-4")->code, 404, 'the refused order was not stored');
+is(get_on('os_queue', "$tag-Q-3")->code, 404, 'the refused order was not stored');
+sub post_mage2 {
+    my $ref = shift;
+    Apache::TestRequest::module('os_queue');
+    my $r = json_req('POST', '/orders', order_payload(reference => $ref, source_id => 'mage2'),
+                     'mage2');
+    Apache::TestRequest::module('default');
+    return $r;
+}
+is(post_mage2("$tag-M-1")->code, 202, "another source's order is still accepted");
+is(post_mage2("$tag-M-2")->code, 202, 'until its own share is used as well');
+ok(problem_ok(post_mage2("$tag-M-3"), 503, 'queue-full'), 'then the whole queue is full');
 is(post_on('os_queue', "$tag-Q-2")->code, 200, 'a replay is still answered while the queue is full');
 is(post_on('os_queue', "$tag-Q-2", currency => 'USD')->code, 503, 'a new version is refused while the queue is full');
+my $full_lines = () = read_file("$logs/error_log") =~ /the delivery queue is full/g;
+is($full_lines, 1, "a full queue is logged once, not once per refused order");
