@@ -156,20 +156,21 @@ my $locked = $pg
     : sub { `sqlite3 '$var/store/ordersync.db' 'PRAGMA busy_timeout=0; BEGIN IMMEDIATE; ROLLBACK;' 2>&1` =~ /locked/ };
 ok(wait_for($locked, 5), 'another connection holds the store\'s write lock');
 my $c1 = committer();
-my @kids = posters(6, 0, 'stop');
+my @kids = posters(12, 0, 'stop');
 Time::HiRes::sleep(0.4);                    # the committer has taken them and waits in BEGIN
 kill 'STOP', $c1;
 waitpid($_, 0) for @kids;
 kill 'CONT', $c1;
 waitpid($holder, 0);
-wait_for(sub { my $n = () = OSTest::read_file("$var/logs/ref_log") =~ /stop-/g; $n >= 6 }, 5);
-my @a = answers(6, 'stop');
+wait_for(sub { my $n = () = OSTest::read_file("$var/logs/ref_log") =~ /stop-/g; $n >= 12 }, 5);
+my @a = answers(12, 'stop');
 my @real = grep { $_->[0] != 599 } @a;
-ok(@real >= 2, 'the requests the stopped process did not hold were answered: '
+# (which process accepts a connection is the kernel's choice: most may go to the stopped one)
+ok(@real >= 1, 'the requests the stopped process did not hold were answered: '
    . join(' ', map { "$_->[0]/$_->[4]" } @a));
 ok(!grep({ $_->[1] > $bound } @real), "each within the store timeout and the margin ($bound s)")
     or diag(join "\n", map { "@$_" } @a);
-ok(scalar(grep { $_->[0] == 503 } @real), 'with 503 (the commit could not finish in time)');
+ok(@real && !grep({ $_->[0] != 503 } @real), 'with 503 (the commit could not finish in time)');
 my @bad = check($c1, @a);
 is(scalar(@bad), 0, 'none is answered wrongly, and an unknown outcome resent with its key is stored once')
     or diag(join "\n", @bad);
