@@ -35,7 +35,9 @@ static const os_source_t *bearer_source(request_rec *r)
         }
     }
     if (!src) {
-        ap_discard_request_body(r);
+        /* never read (or invite, with 100 Continue) the body of a request that is refused
+         * anyway: the connection closes after the 401 instead */
+        r->connection->keepalive = AP_CONN_CLOSE;
         unauthorized(r, had ? "the Bearer key is not the key of any source"
                             : "send the source's key as Authorization: Bearer <key>", had);
     }
@@ -329,7 +331,9 @@ int os_intake_enqueue(request_rec *r, const char *const *params)
     if (!key || key->type != OS_JSON_STRING || !*key->str) {
         return unauthorized(r, "the envelope has no access_key", 0);
     }
-    if (!(src = os_source_by_key(sc, key->str))) {
+    /* the whole string: a key with a NUL inside is no key (a comparison up to the NUL
+     * would accept "<key>\u0000anything") */
+    if (strlen(key->str) != key->len || !(src = os_source_by_key(sc, key->str))) {
         return unauthorized(r, "the access_key is not the key of any source", 1);
     }
     entity = os_json_get(doc, "entity_id");

@@ -11,7 +11,7 @@ use JSON::PP ();
 use lib 't/lib';
 use OSTest;
 
-plan tests => 41;
+plan tests => 42;
 
 my $n = 0;
 sub ref_ { return "auth-$$-" . ++$n }
@@ -174,3 +174,25 @@ like($d->{detail} // '', qr/no-such-$$/, '404 detail names the reference');
 $res = json_req('GET', "/orders/demo/$r1", undef, 'demo-next');
 is($res->code, 200, "GET with demo's second key: 200");
 is((decode($res) || {})->{reference}, $r1, 'it is the order asked for');
+
+# ---------------------------------------------------------------- no body before auth
+# A wrong key with "Expect: 100-continue" and a large body: the 401 comes at once, without
+# "100 Continue" and without the server reading the body.
+{
+    require IO::Socket::INET;
+    my ($host, $port) = split /:/, Apache::TestRequest::hostport();
+    my $s = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port, Timeout => 5) or die $!;
+    print $s "POST " . hub_url('/orders') . " HTTP/1.1\r\nHost: $host\r\n"
+           . "Authorization: Bearer not-a-key-of-anyone-123\r\nContent-Type: application/json\r\n"
+           . "Content-Length: 50000000\r\nExpect: 100-continue\r\n\r\n";
+    my $line = '';
+    eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 5;
+        $line = <$s> // '';
+        alarm 0;
+    };
+    like($line, qr{^HTTP/1\.1 401}, 'a wrong key is answered 401 before any body is sent (no 100 Continue)')
+        or diag("first line: $line");
+    close $s;
+}

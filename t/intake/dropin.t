@@ -12,7 +12,7 @@ use File::Spec ();
 use lib 't/lib';
 use OSTest;
 
-plan tests => 28;
+plan tests => 29;
 
 my $JSON = JSON::PP->new->canonical;
 my $top = Apache::Test::vars()->{top_dir};
@@ -112,3 +112,13 @@ is(($d->{errors} || [])->[0]{path}, '$.items[0].qty',
    'an invalid payload: 422, paths relative to the payload');
 $res = enqueue({ access_key => key('demo'), entity_id => '1' });
 ok($res->code >= 400 && $res->code < 500, 'an envelope without payload: refused with a 4xx');
+
+# the whole access_key counts: the key followed by an escaped NUL and more is no key
+{
+    my $body = $JSON->encode({ access_key => 'KEYHERE', entity_id => 1,
+                               payload => order_payload(reference => "dropin-$$-nul") });
+    my $k = key('demo');
+    $body =~ s/"KEYHERE"/"$k\\u0000junk"/;
+    my $r = enqueue($body);
+    ok(problem_ok($r, 401, 'unauthorized'), 'access_key "<key>\u0000junk": 401');
+}
