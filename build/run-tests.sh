@@ -60,8 +60,18 @@ if ! grep -q '^Result: PASS' "$log"; then
   echo "run-tests [$label]: FAILED (the harness did not print 'Result: PASS')" >&2
   exit 1
 fi
-if ls t/core t/core.* >/dev/null 2>&1; then
-  echo "run-tests [$label]: FAILED: the server dumped core (t/core*; gdb /usr/sbin/apache2 -core t/core)" >&2
+# a core file anywhere under the test tree fails the run (a glob that matches nothing must
+# not hide one that exists)
+cores=$(find t build/t -type f \( -name core -o -name 'core.[0-9]*' \) 2>/dev/null | head -5)
+if [ -n "$cores" ]; then
+  echo "run-tests [$label]: FAILED: a server dumped core: $cores (gdb /usr/sbin/apache2 -core FILE)" >&2
+  exit 1
+fi
+# the separate instances that tests start (t/logs/*/logs/error_log): a crash there fails too
+crashed=$(grep -sE 'exit signal|AddressSanitizer|runtime error:' t/logs/*/logs/error_log || true)
+if [ -n "$crashed" ]; then
+  echo "run-tests [$label]: FAILED: a process of a separate test instance crashed:" >&2
+  echo "$crashed" | head -10 >&2
   exit 1
 fi
 # Errors in the server's log that no test announced are failures too.
