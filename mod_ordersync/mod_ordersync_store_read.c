@@ -42,7 +42,15 @@ apr_status_t os_store_order_get(request_rec *r, const char *source_id, const cha
         return APR_EGENERAL;
     }
     a[0] = source_id; a[1] = reference;
-    if ((rv = os_sel(c, r->pool, ST_ORDER_GET, &res, 2, a))) {
+    rv = os_sel(c, r->pool, ST_ORDER_GET, &res, 2, a);
+    if (rv && c->is_pg) {
+        /* a pooled session that ended (a restart, a terminated backend) is found out by its
+         * first query: reconnect and ask once more */
+        c->failed = 1;
+        if (os_conn_ready(r->server, os_store_conf_get(st), c, r->pool, 0, &why) == APR_SUCCESS)
+            rv = os_sel(c, r->pool, ST_ORDER_GET, &res, 2, a);
+    }
+    if (rv) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "ordersync: reading order failed: %s",
                       os_conn_error(c, rv));
         c->failed = 1;

@@ -14,7 +14,7 @@ use lib 't/lib';
 use OSTest;
 
 plan skip_all => 'PostgreSQL only (make test-pg)' unless ($ENV{OS_TEST_LABEL} // '') eq 'pg';
-plan tests => 5;
+plan tests => 6;
 
 expect_error_log('ordersync: (the store could not commit|the store still cannot|order [^ ]+ not stored|reading order failed)',
                  'terminating connection|server closed the connection|no connection to the server|connection',
@@ -38,6 +38,8 @@ sub terminate {
 my $http = HTTP::Tiny->new(timeout => 10);
 is(post($http, "$tag-0")->{status}, 202, 'an order is accepted');
 terminate();
+is(json_req('GET', "/orders/demo/$tag-0", undef, 'demo')->code, 200,
+   'right after, the status of a stored order reads (the session is reconnected)');
 my $t0 = Time::HiRes::time();
 my $st = 0;
 for my $i (1 .. 20) {
