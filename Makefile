@@ -60,7 +60,7 @@ test-suite: $(SO)
 	bash build/run-tests.sh $(MPM) $(SO) $(MPM)
 
 # THE test command: unit tests, then the Apache::Test suite under the event, worker and
-# prefork MPMs (about a minute on 2 cores).
+# prefork MPMs (about two minutes on 2 cores; kill.t and committer.t run under each).
 test: test-unit
 	$(MAKE) test-suite MPM=event
 	$(MAKE) test-mpm

@@ -2,14 +2,17 @@
 # A self-contained mod_ordersync instance under var/: Debian's apache2 with the freshly built
 # module on 127.0.0.1:PORT. Used by `make start|stop|reset|run`, the demo and the benchmarks.
 #   build/instance.sh start [PORT] | stop | reset | run [PORT] | status
+# OS_MPM=event|worker|prefork chooses the MPM (event by default; the test suite passes its own).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 var=${OS_VAR:-$top/var}   # OS_VAR lets benchmarks run their own instance beside the demo
 conf=$var/conf/httpd.conf
 pidfile=$var/run/httpd.pid
-so=$top/build/out/.libs/mod_ordersync.so
+so=${OS_SO:-$top/build/out/.libs/mod_ordersync.so}   # the test suite passes the module it tests
 httpd=/usr/sbin/apache2
 mods=/usr/lib/apache2/modules
+mpm=${OS_MPM:-event}
+case "$mpm" in event|worker|prefork) ;; *) echo "instance: OS_MPM must be event, worker or prefork, got '$mpm'" >&2; exit 2 ;; esac
 
 say() { echo "instance: $*"; }
 
@@ -51,7 +54,7 @@ LogLevel warn ordersync:info
 LogFormat "%h %t \"%r\" %>s %b %D" timed
 CustomLog "$var/logs/access_log" timed
 $user_lines
-LoadModule mpm_event_module $mods/mod_mpm_event.so
+LoadModule mpm_${mpm}_module $mods/mod_mpm_${mpm}.so
 LoadModule authz_core_module $mods/mod_authz_core.so
 LoadModule authn_core_module $mods/mod_authn_core.so
 LoadModule authz_host_module $mods/mod_authz_host.so

@@ -24,4 +24,7 @@
 /* directory (<Location>) */
 #define OS_DIR_ADMIN_AUTH        "OrderSyncAdminAuth"
 
+/* httpd's Mutex directive: the name of the store's write lock (registered by the store) */
+#define OS_MUTEX_NAME            "ordersync-store"
+
 #endif

@@ -437,17 +437,77 @@ static void find_mounts(apr_pool_t *p, const ap_directive_t *d, const ap_directi
     }
 }
 
-static int tree_has(const ap_directive_t *d, const ap_directive_t *vhost, const char *name,
-                    apr_pool_t *p)
+/* The last of a server-level directive that applies to a server: directly in its vhost (or
+ * at top level for the main server, vhost NULL), or in an active <IfModule>/<IfDefine>
+ * there. httpd keeps the last one, as do mod_dbd and this module. */
+static const ap_directive_t *tree_last(const ap_directive_t *d, const ap_directive_t *vhost,
+                                       const char *name, apr_pool_t *p)
 {
-    /* a server-level directive: directly in the vhost, or at top level for the main server */
+    const ap_directive_t *found = NULL, *in;
     for (d = vhost ? vhost->first_child : d; d; d = d->next) {
-        if (!strcasecmp(d->directive, name)) return 1;
+        if (!strcasecmp(d->directive, name)) found = d;
         if (d->first_child && section_active(p, d)
             && (!strcasecmp(d->directive, "<IfModule") || !strcasecmp(d->directive, "<IfDefine"))
-            && tree_has(d->first_child, NULL, name, p)) return 1;
+            && (in = tree_last(d->first_child, NULL, name, p))) found = in;
     }
-    return 0;
+    return found;
+}
+
+/* A directive's first argument, unquoted ("" when it has none). */
+static const char *first_arg(apr_pool_t *p, const ap_directive_t *d)
+{
+    const char *args = d && d->args ? d->args : "";
+    return ap_getword_conf(p, &args);
+}
+
+/* The Mutex directive that chooses the mechanism of the store's lock: the last one naming
+ * OS_MUTEX_NAME, else the last one for "default" (or naming no mutex), as util_mutex.c
+ * decides; NULL when none does. Mutex is allowed at top level only. */
+static void find_mutex(apr_pool_t *p, const ap_directive_t *d, const ap_directive_t **own,
+                       const ap_directive_t **dflt)
+{
+    for (; d; d = d->next) {
+        if (d->first_child) {
+            if ((!strcasecmp(d->directive, "<IfModule") || !strcasecmp(d->directive, "<IfDefine"))
+                && section_active(p, d)) find_mutex(p, d->first_child, own, dflt);
+            continue;
+        }
+        if (!strcasecmp(d->directive, "Mutex")) {
+            const char *args = d->args ? d->args : "";
+            int types = 0;
+            ap_getword_conf(p, &args);    /* the mechanism */
+            while (*args) {
+                const char *t = ap_getword_conf(p, &args);
+                if (!strcasecmp(t, "omitpid")) continue;
+                types++;
+                if (!strcmp(t, OS_MUTEX_NAME)) *own = d;
+                else if (!strcmp(t, "default")) *dflt = d;
+            }
+            if (!types) *dflt = d;
+        }
+    }
+}
+
+/* A killed or crashed process that holds the store's lock must not wedge every writer: the
+ * kernel releases fcntl and flock locks, undoes SysV semaphores (APR takes them with
+ * SEM_UNDO), and APR recovers robust pthread mutexes; a POSIX semaphore stays taken. Returns
+ * why the mechanism is refused, or NULL. */
+static const char *mutex_not_robust(apr_pool_t *p, const char *mechdir)
+{
+    const char *colon = strchr(mechdir, ':');
+    const char *mech = colon ? apr_pstrmemdup(p, mechdir, colon - mechdir) : mechdir;
+    int posix = !strcasecmp(mech, "posixsem");
+#if APR_HAS_POSIXSEM_SERIALIZE
+    posix |= !strcasecmp(mech, "sem");       /* httpd's "sem" is the POSIX one where it exists */
+#endif
+#if APR_USE_POSIXSEM_SERIALIZE
+    posix |= !strcasecmp(mech, "default") || !strcasecmp(mech, "yes");   /* APR's default here */
+#endif
+    if (!posix) return NULL;
+    return apr_psprintf(p, "'%s' is a POSIX semaphore, which stays taken when the process "
+                        "holding it is killed or crashes: every writer would then wait for the "
+                        "store forever (until a restart); use pthread, fcntl, flock or sysvsem",
+                        mech);
 }
 
 static server_rec *server_for(server_rec *s, const ap_directive_t *vhost)
@@ -482,6 +542,18 @@ int os_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, serv
     (void)plog;
 
     find_mounts(ptemp, ap_conftree, NULL, NULL, mounts);
+    if (mounts->nelts) {
+        const ap_directive_t *own = NULL, *dflt = NULL, *mx;
+        const char *why;
+        find_mutex(ptemp, ap_conftree, &own, &dflt);
+        mx = own ? own : dflt;
+        if (mx && (why = mutex_not_robust(ptemp, first_arg(ptemp, mx)))) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s:%d: Mutex %s: the "
+                         "mechanism of the store's lock (%s) %s", mx->filename, mx->line_num,
+                         mx->args, OS_MUTEX_NAME, why);
+            ok = 0;
+        }
+    }
     for (i = 0; i < mounts->nelts; i++) {
         os_mount_t *m = &APR_ARRAY_IDX(mounts, i, os_mount_t);
         server_rec *vs = server_for(s, m->vhost);
@@ -489,6 +561,7 @@ int os_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, serv
         const char *where = apr_psprintf(ptemp, "%s:%d", m->sethandler->filename,
                                          m->sethandler->line_num);
         const char *path;
+        const ap_directive_t *driver;
 
         if (!vs) continue;
         sc = os_srv_conf(vs);
@@ -525,11 +598,26 @@ int os_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, serv
             ok = 0;
             continue;
         }
-        if (!tree_has(ap_conftree, m->vhost, "DBDriver", ptemp)
-            && !(m->vhost && tree_has(ap_conftree, NULL, "DBDriver", ptemp))) {
+        driver = tree_last(ap_conftree, m->vhost, "DBDriver", ptemp);
+        if (!driver && m->vhost) driver = tree_last(ap_conftree, NULL, "DBDriver", ptemp);
+        if (!driver) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s: the hub at %s has no "
                          "store: set DBDriver sqlite3 and DBDParams /path/to/ordersync.db in "
                          "this server", where, path);
+            ok = 0;
+        }
+        else if (sc->store_max_size != OS_UNSET
+                 && strcasecmp(first_arg(ptemp, driver), "sqlite3")) {
+            /* the cap is SQLite's (max_page_count); elsewhere it would be silently ignored */
+            const ap_directive_t *ms = tree_last(ap_conftree, m->vhost, OS_DIR_STORE_MAX_SIZE,
+                                                 ptemp);
+            if (!ms) ms = tree_last(ap_conftree, NULL, OS_DIR_STORE_MAX_SIZE, ptemp);
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s:%d: %s applies to a "
+                         "SQLite store only, and the hub at %s uses DBDriver %s (%s:%d), where "
+                         "it would be ignored: remove it (limit the database's size in %s "
+                         "itself)", ms ? ms->filename : "?", ms ? ms->line_num : 0,
+                         OS_DIR_STORE_MAX_SIZE, path, first_arg(ptemp, driver),
+                         driver->filename, driver->line_num, first_arg(ptemp, driver));
             ok = 0;
         }
         if (!sc->sources || !sc->sources->nelts) {
@@ -547,11 +635,27 @@ int os_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, serv
             }
             for (l = 0; l < j; l++) {
                 const os_source_t *o = &APR_ARRAY_IDX(sc->sources, l, os_source_t);
+                /* the warehouse sees prefix + reference: when one prefix starts another,
+                 * "DEMO-" + "W1" and "DEMO-W" + "1" are the same order there */
+                const os_source_t *sh = strlen(o->prefix) <= strlen(src->prefix) ? o : src;
+                const os_source_t *lg = sh == o ? src : o;
                 if (!strcmp(o->prefix, src->prefix)) {
                     ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s: sources '%s' "
-                                 "and '%s' have the same reference prefix '%s': their orders "
-                                 "could collide at the warehouse; give each a distinct prefix=",
-                                 sw, o->id, src->id, src->prefix);
+                                 "(%s:%d) and '%s' have the same reference prefix '%s': their "
+                                 "orders could collide at the warehouse; give each a distinct "
+                                 "prefix=", sw, o->id, o->defn_file, o->defn_line, src->id,
+                                 src->prefix);
+                    ok = 0;
+                }
+                else if (!strncmp(lg->prefix, sh->prefix, strlen(sh->prefix))) {
+                    const char *rest = lg->prefix + strlen(sh->prefix);
+                    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s: the reference "
+                                 "prefix '%s' of source '%s' (%s:%d) starts the prefix '%s' of "
+                                 "source '%s' (%s:%d): reference '%s1' of '%s' and '1' of '%s' "
+                                 "would both reach the warehouse as '%s1'; give each a prefix "
+                                 "that does not start another", sw, sh->prefix, sh->id,
+                                 sh->defn_file, sh->defn_line, lg->prefix, lg->id,
+                                 lg->defn_file, lg->defn_line, rest, sh->id, lg->id, lg->prefix);
                     ok = 0;
                 }
             }

@@ -117,16 +117,20 @@ sub race {
     my @bodies = @_;
     pipe(my $go_r, my $go_w) or die "pipe: $!";
     pipe(my $res_r, my $res_w) or die "pipe: $!";
+    pipe(my $ready_r, my $ready_w) or die "pipe: $!";
     my @pids;
     for my $i (0 .. $#bodies) {
         my $pid = fork // die "fork: $!";
         if (!$pid) {
             close $go_w;
             close $res_r;
+            close $ready_r;
             my $ua = LWP::UserAgent->new(keep_alive => 0, timeout => 30);
             my $req = HTTP::Request->new(POST => $url, [Authorization => "Bearer $key",
                                                         'Content-Type' => 'application/json'],
                                          $bodies[$i]);
+            syswrite($ready_w, '.');     # ready: the request is built
+            close $ready_w;
             sysread($go_r, my $x, 1);    # returns at EOF: the parent closed the pipe
             my $r = $ua->request($req);
             syswrite($res_w, sprintf("%d %s\n", $r->code, $r->header('Idempotent-Replayed')
@@ -137,7 +141,17 @@ sub race {
     }
     close $go_r;
     close $res_w;
-    select(undef, undef, undef, 0.3);    # let every child reach its read
+    close $ready_w;
+    # every child is at its read once it said so (or died: EOF); 30 s is a deadline only
+    my ($ready, $end) = ('', time + 30);
+    while (length($ready) < @bodies && time < $end) {
+        my $rin = '';
+        vec($rin, fileno($ready_r), 1) = 1;
+        last unless select(my $rout = $rin, undef, undef, 1) >= 0;
+        next unless vec($rout, fileno($ready_r), 1);
+        last unless sysread($ready_r, $ready, 64, length $ready);
+    }
+    close $ready_r;
     close $go_w;
     my @codes = map { chomp; $_ } <$res_r>;
     waitpid($_, 0) for @pids;

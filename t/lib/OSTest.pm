@@ -3,7 +3,8 @@ package OSTest;
 # JSON requests, and configtest runs of small generated configurations.
 use strict;
 use warnings;
-use Exporter 'import';
+use Exporter ();
+our @ISA = ('Exporter');
 use JSON::PP ();
 use File::Temp ();
 use Apache::Test ();
@@ -76,12 +77,37 @@ sub problem_ok {
     return $ok ? $d : undef;
 }
 
-# Lines matching these patterns (POSIX extended regular expressions as strings, matched
-# without regard to case) in the error log are expected by the running test.
-sub expect_error_log {
-    my $f = vars()->{t_logs} . "/expected_errors";
+# What the harness (build/check-logs.pl) reads after the run, in t/logs/expected_errors:
+# where in the test server's error log each test file starts ("window"), the error lines it
+# expects ("expect") and the error logs of the instances it started ("log"). A file's
+# expected errors apply only to the main log's lines from its start to the next file's, and
+# to its own instances' logs.
+sub _record {
+    my ($kind, $arg) = @_;
+    my $logs = eval { vars()->{t_logs} } || 't/logs';
+    my $f = "$logs/expected_errors";
     open my $fh, '>>', $f or die "$f: $!";
-    print $fh "$_\n" for @_;
+    print $fh join("\t", $kind, $0, $arg), "\n";
+    close $fh;
+}
+
+# Every test file loads this module: its window in the error log starts here.
+my $window_started;
+sub import {
+    unless ($window_started++) {
+        my $logs = eval { vars()->{t_logs} } || 't/logs';
+        _record('window', (-s "$logs/error_log") || 0);
+    }
+    __PACKAGE__->export_to_level(1, @_);
+}
+
+# Lines matching these patterns (Perl regular expressions as strings, matched without regard
+# to case) in the error log are expected by the running test file, and by it only.
+sub expect_error_log {
+    for my $p (@_) {
+        die "expect_error_log: an empty pattern would excuse every line\n" unless $p =~ /\S/;
+        _record('expect', $p);
+    }
 }
 
 # Runs `apache2 -t` on a small config made of the given body. Returns (exit code, output).
@@ -127,6 +153,10 @@ sub free_port {    # a port the kernel just handed out, so nothing else holds it
 sub instance {
     my ($var, @args) = @_;
     local $ENV{OS_VAR} = $var;
+    # the instance runs the module and the MPM the suite runs
+    local $ENV{OS_MPM} = $ENV{OS_TEST_MPM} || 'event';
+    local $ENV{OS_SO} = $ENV{OS_TEST_SO} if $ENV{OS_TEST_SO};    # the ASan build under make test-asan
+    _record('log', "$var/logs/error_log") if ($args[0] // '') eq 'start';
     my $inst = vars()->{top_dir} . '/build/instance.sh';
     my $out = `bash $inst @args 2>&1`;
     return ($? >> 8, $out);

@@ -10,7 +10,7 @@ use Time::HiRes ();
 use lib 't/lib';
 use OSTest;
 
-plan tests => 7;
+plan tests => 8;
 
 my $pg = ($ENV{OS_TEST_LABEL} // '') eq 'pg';
 my $tag = "L$$";
@@ -39,11 +39,25 @@ if (!$pid) {
     }
     else {
         my $db = Apache::Test::vars()->{t_logs} . '/locked.db';
-        exec('sh', '-c', "(echo 'BEGIN IMMEDIATE;'; sleep 4; echo 'COMMIT;') | sqlite3 '$db'");
+        exec('sh', '-c', "(echo '.timeout 5000'; echo 'BEGIN IMMEDIATE;'; sleep 4; echo 'COMMIT;') | sqlite3 '$db'");
     }
     exit 1;
 }
-Time::HiRes::sleep(0.5);    # let it take the lock
+# wait until it holds the lock: another writer's attempt fails at once (SQLite; the holder
+# waits out such an attempt should it come first), or the table's lock shows as granted
+# (PostgreSQL)
+sub lock_held {
+    if ($pg) {
+        my $n = `psql -qtA -h $ENV{OS_PG_SOCK} -p $ENV{OS_PG_PORT} -U postgres ordersync_locked -c "SELECT count(*) FROM pg_locks WHERE relation = 'os_orders'::regclass AND mode = 'ExclusiveLock' AND granted" 2>/dev/null`;
+        return ($n // '') =~ /^\s*[1-9]/;
+    }
+    my $db = Apache::Test::vars()->{t_logs} . '/locked.db';
+    my $out = `sqlite3 -cmd '.timeout 0' '$db' 'BEGIN IMMEDIATE; ROLLBACK;' 2>&1`;
+    return $out =~ /locked|busy/i;
+}
+my $deadline = Time::HiRes::time() + 3;
+Time::HiRes::sleep(0.02) until lock_held() || Time::HiRes::time() > $deadline;
+ok(lock_held(), 'the other connection holds the write lock');
 
 my $t0 = Time::HiRes::time();
 my $res = on_locked('POST', '/orders', order_payload(reference => "$tag-1"), 'demo');

@@ -18,6 +18,8 @@ use OSTest;
 plan tests => 13;
 
 my $pg = ($ENV{OS_TEST_LABEL} // '') eq 'pg';
+expect_error_log('ordersync: (the store could not commit|the store still cannot)',
+                 'database is locked|lock timeout|canceling statement due to lock timeout');
 my $v = Apache::Test::vars();
 my $var = "$v->{t_logs}/midcommit-instance";
 my $timeout = 1.0;                          # OrderSyncStoreTimeout, seconds
