@@ -17,7 +17,7 @@ UNIT_CFLAGS = -g -O1 $(WFLAGS) -Iinclude $(shell pkg-config --cflags apr-1 apr-u
 UNIT_LIBS  = $(shell pkg-config --libs apr-1 apr-util-1 yajl) -lcrypto
 
 .PHONY: all deps install test test-unit test-suite test-mpm test-pg test-asan start stop reset run \
-        bench clean
+        bench bench-board bench-latency bench-growth noboard clean
 
 all: $(SO)
 
@@ -94,7 +94,24 @@ run: deps
 bench: $(SO)
 	BENCH_NO_BUILD=1 bash bench/intake.sh
 
+# The store's benchmarks (bench/README.md): the committer against one writer per process,
+# latency at a fixed rate, and the rate as the store grows to a million orders.
+NOBOARD_SO = build/noboard/.libs/mod_ordersync.so
+$(NOBOARD_SO): $(SRC) $(HDR) Makefile
+	@mkdir -p build/noboard
+	@$(APXS) -c -o build/noboard/mod_ordersync.la -Iinclude -Wc,-DOS_BOARD_OFF \
+	    $(addprefix -Wc$(comma),$(WFLAGS)) $(addprefix -Wc$(comma),$(DEP_CFLAGS)) $(SRC) $(LIBS) \
+	    >build/noboard/apxs.log 2>&1 || { cat build/noboard/apxs.log; exit 1; }
+noboard: $(NOBOARD_SO)
+
+bench-board: $(SO) $(NOBOARD_SO)
+	bash bench/store.sh board
+bench-latency: $(SO)
+	bash bench/store.sh latency
+bench-growth: $(SO)
+	bash bench/store.sh growth
+
 clean:
-	rm -rf build/out build/asan build/unit build/t mod_ordersync/*.lo mod_ordersync/*.slo \
+	rm -rf build/out build/noboard build/asan build/unit build/t mod_ordersync/*.lo mod_ordersync/*.slo \
 	    mod_ordersync/*.o mod_ordersync/.libs
 	-perl t/TEST -clean >/dev/null 2>&1

@@ -13,6 +13,9 @@
 --   BENCH_BODY     the order file (default: order-2k.json beside this script)
 --   BENCH_RUN      a run prefix for the references (default: time + 4 random bytes, so a
 --                  repeated run never collides with orders already stored)
+--   BENCH_DELAY_MS a think time: each connection waits this long (milliseconds, fractions
+--                  allowed) after an answer before its next request, for a fixed rate
+--                  (bench/store.sh latency); unset or empty: no wait, full load
 --
 -- References look like BENCH-<run>-<thread>-<n>: <run> is the same for all threads of one wrk
 -- process, <thread> is assigned in setup() (1..threads), <n> counts per thread. That is
@@ -81,6 +84,13 @@ function init(args)
   wrk.headers["Content-Type"] = "application/json"
   local key = os.getenv("ORDERSYNC_KEY")
   if key and key ~= "" then wrk.headers["Authorization"] = "Bearer " .. key end
+end
+
+local think = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if think and think > 0 then
+  -- wrk calls delay() before each request and waits that many milliseconds
+  -- (whole milliseconds only: a fraction is kept on average by rounding at random)
+  function delay() return math.floor(think + math.random()) end
 end
 
 function request()

@@ -1,10 +1,11 @@
 /* mod_ordersync_board.c: the board (see mod_ordersync_board.h for its states and who moves
- * a slot between them). Linux only; elsewhere every process commits its own orders. */
+ * a slot between them). Linux only; elsewhere every process commits its own orders, and so
+ * does a build with -DOS_BOARD_OFF (`make noboard`, for bench/store.sh's comparison). */
 #include "mod_ordersync_board.h"
 #include "apr_strings.h"
 #include "apr_shm.h"
 
-#ifdef __linux__
+#if defined(__linux__) && !defined(OS_BOARD_OFF)
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>

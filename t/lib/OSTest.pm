@@ -110,6 +110,13 @@ sub expect_error_log {
     }
 }
 
+# MPM lines for a separate instance with three server processes under any MPM (event's
+# default shape; prefork keeps at least three spare processes).
+sub three_processes {
+    return "StartServers 3\n<IfModule !mpm_prefork_module>\nMinSpareThreads 75\n</IfModule>\n"
+         . "<IfModule mpm_prefork_module>\nMinSpareServers 3\nMaxSpareServers 6\n</IfModule>\n";
+}
+
 # Runs `apache2 -t` on a small config made of the given body. Returns (exit code, output).
 sub configtest {
     my ($body, %env) = @_;

@@ -22,9 +22,7 @@ mkdir $var; mkdir "$var/conf";
 {
     open my $fh, '>', "$var/conf/local.conf" or die $!;
     # three processes (event's default); a short store timeout so a stuck committer shows soon
-    print $fh "StartServers 3\nOrderSyncStoreTimeout 1500\n<IfModule !mpm_prefork_module>\n"
-            . "MinSpareThreads 75\n</IfModule>\n<IfModule mpm_prefork_module>\n"
-            . "MinSpareServers 3\nMaxSpareServers 6\n</IfModule>\n";
+    print $fh OSTest::three_processes() . "OrderSyncStoreTimeout 1500\n";
     print $fh "LogFormat \"%P %{tid}P %>s %D %r\" pids\nCustomLog logs/pid_log pids\n";
     if (($ENV{OS_TEST_LABEL} // '') eq 'pg') {
         print $fh "DBDriver pgsql\nDBDParams \"host=$ENV{OS_PG_SOCK} port=$ENV{OS_PG_PORT} "
