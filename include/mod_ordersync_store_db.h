@@ -10,7 +10,8 @@
  *   that says committed, failed (nothing written) or unknown, and it is reached only when
  *   every statement of the transaction succeeded.
  * - A connection that failed is checked (and on PostgreSQL reconnected) before its next use;
- *   nothing it needs lives in the session: the lock timeout is set per transaction.
+ *   nothing it needs lives in the session: the lock timeout is set per transaction. On
+ *   SQLite its statements are prepared again when the schema changed since they were.
  * - Only writers migrate (under the store's write lock); readers only read the version. */
 #ifndef MOD_ORDERSYNC_STORE_DB_H
 #define MOD_ORDERSYNC_STORE_DB_H
@@ -35,6 +36,7 @@ typedef struct {
     int ready;                       /* set up (and, for a writer, the schema current) */
     int failed;                      /* the last use failed: check before the next */
     apr_dbd_prepared_t *st[ST_COUNT];
+    apr_int64_t schema_cookie;       /* SQLite: the schema the statements were prepared on */
 } os_conn_t;
 
 typedef enum { OS_TXN_COMMITTED, OS_TXN_FAILED, OS_TXN_UNKNOWN } os_txn_outcome_e;

@@ -199,9 +199,41 @@ void os_new_id(char *buf)
 
 /* ---- transactions ------------------------------------------------------------------- */
 
+/* SQLite compiles a statement against the schema its connection last read, and apr-util's
+ * driver prepares the legacy way, which never reloads it: after a change (an index or a
+ * trigger added by hand, a VACUUM) every statement, old or newly prepared, fails with
+ * "database schema has changed". A statement that reads the schema table fails once and
+ * makes the connection read it anew. */
+static void sqlite_schema_reload(os_conn_t *c, apr_pool_t *p)
+{
+    if (os_exec_any(c, p, "SELECT count(*) FROM sqlite_master"))
+        os_exec_any(c, p, "SELECT count(*) FROM sqlite_master");
+}
+
+/* Prepares every statement and, on SQLite, notes the schema they were prepared on. 0, or
+ * the driver's error with *which the statement that failed. */
+static int prepare_all(os_conn_t *c, apr_pool_t *p, int *which)
+{
+    int i, rv;
+    if (!c->is_pg) sqlite_schema_reload(c, p);
+    for (i = 0; i < ST_COUNT; i++) {
+        const char *sql = (c->is_pg && i == ST_ORDER_FIND) ? SQL_ORDER_FIND_PG : SQL[i];
+        c->st[i] = NULL;
+        /* no label: PostgreSQL runs each as a parameterised statement rather than a
+         * server-side PREPARE, so a reconnected session needs nothing prepared again */
+        if ((rv = apr_dbd_prepare(c->driver, c->pool, c->handle, sql, NULL, &c->st[i]))) {
+            *which = i;
+            return rv;
+        }
+    }
+    if (!c->is_pg && os_select_int(c, p, "PRAGMA schema_version", &c->schema_cookie) != 0)
+        c->schema_cookie = -1;
+    return 0;
+}
+
 int os_txn_begin(os_conn_t *c, apr_pool_t *p, const os_store_conf_t *conf)
 {
-    int rv;
+    int rv, which;
     /* PostgreSQL: a lock held elsewhere (another server's long transaction, an operator's
      * LOCK TABLE) fails the commit after the store timeout instead of stalling the intake;
      * SET LOCAL lasts for this transaction, so a reconnect cannot lose it. SQLite: take the
@@ -212,6 +244,21 @@ int os_txn_begin(os_conn_t *c, apr_pool_t *p, const os_store_conf_t *conf)
     if (rv) {
         c->failed = 1;
         if (c->is_pg) exec_sql(c, "ROLLBACK");
+        return rv;
+    }
+    /* SQLite: a statement prepared before the schema changed (an index or a trigger added
+     * by hand, a VACUUM) fails for good; with the write lock held nobody can change it
+     * now, so this is the moment to look, and to prepare them again */
+    if (!c->is_pg && c->ready) {
+        apr_int64_t cookie = 0;
+        if ((rv = os_select_int(c, p, "PRAGMA schema_version", &cookie)) == 0
+            && cookie != c->schema_cookie) {
+            rv = prepare_all(c, p, &which);
+        }
+        if (rv) {
+            c->failed = 1;
+            exec_sql(c, "ROLLBACK");
+        }
     }
     return rv;
 }
@@ -344,6 +391,18 @@ apr_status_t os_conn_ready(server_rec *s, const os_store_conf_t *conf, os_conn_t
             return APR_EGENERAL;
         }
         c->failed = 0;
+        /* SQLite: a prepared statement fails for good once the schema changed under it
+         * (an index or trigger added by hand, a VACUUM): prepare them again */
+        if (!c->is_pg && c->ready) {
+            apr_int64_t cookie = 0;
+            if (os_select_int(c, p, "PRAGMA schema_version", &cookie) == 0
+                && cookie != c->schema_cookie) {
+                ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "ordersync: the store's schema "
+                             "changed: preparing its statements again");
+                sqlite_schema_reload(c, p);
+                c->ready = 0;
+            }
+        }
     }
     if (c->ready == 2 || (c->ready == 1 && !writer)) return APR_SUCCESS;
     if (!c->is_pg) {
@@ -388,20 +447,11 @@ apr_status_t os_conn_ready(server_rec *s, const os_store_conf_t *conf, os_conn_t
         os_exec_any(c, p, apr_psprintf(p, "PRAGMA max_page_count=%" APR_INT64_T_FMT,
                                        conf->max_size / page));
     }
-    if (!c->ready) {
-        for (i = 0; i < ST_COUNT; i++) {
-            const char *sql = (c->is_pg && i == ST_ORDER_FIND) ? SQL_ORDER_FIND_PG : SQL[i];
-            c->st[i] = NULL;
-            /* no label: PostgreSQL runs each as a parameterised statement rather than a
-             * server-side PREPARE, so a reconnected session needs nothing prepared again */
-            rv = apr_dbd_prepare(c->driver, c->pool, c->handle, sql, NULL, &c->st[i]);
-            if (rv) {
-                ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: preparing statement %d "
-                             "failed: %s", i, os_conn_error(c, rv));
-                *why = "the store's statements cannot be prepared (see the error log)";
-                return APR_EGENERAL;
-            }
-        }
+    if (!c->ready && (rv = prepare_all(c, p, &i))) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: preparing statement %d "
+                     "failed: %s", i, os_conn_error(c, rv));
+        *why = "the store's statements cannot be prepared (see the error log)";
+        return APR_EGENERAL;
     }
     c->ready = writer ? 2 : 1;
     return APR_SUCCESS;

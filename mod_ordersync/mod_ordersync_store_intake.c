@@ -233,6 +233,8 @@ void os_intake_commit(server_rec *s, const os_store_conf_t *conf, os_conn_t *c, 
 
     out = commit_list(conf, c, p, qc, ops, n, &why);
     if (out == OS_TXN_FAILED && (n > 1 || c->is_pg)) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "ordersync: a batch of %d orders could not "
+                     "be committed (%s); committing them one by one", n, why);
         for (i = 0; i < n; i++) {
             /* PostgreSQL: another server may have changed the order in between; try again */
             for (attempt = 0; attempt < (c->is_pg ? 3 : 1); attempt++) {

@@ -129,11 +129,13 @@ static void ckpt_open(os_store_t *st, apr_pool_t *p)
 }
 
 /* Commits ops[0..n) with the writer's connection (the write lock held, or lock_failed set),
- * and logs a failing store once per incident. */
+ * and logs a failing store once per incident. An order refused while others of its batch
+ * were committed is that order's problem (a constraint, a trigger), not the store's: it is
+ * logged on its own, and never marks the orders committed after it as refused. */
 static void writer_commit(os_store_t *st, apr_pool_t *p, os_intake_op_t **ops, int n,
                           const char *lock_failed)
 {
-    const char *fail = lock_failed;
+    const char *fail = lock_failed, *first = NULL;
     os_conn_t *c;
     int i, bad = 0;
 
@@ -154,18 +156,27 @@ static void writer_commit(os_store_t *st, apr_pool_t *p, os_intake_op_t **ops, i
             apr_cpystrn(ops[i]->error, fail, sizeof(ops[i]->error));
         }
         if (ops[i]->result == OS_INTAKE_UNAVAILABLE || ops[i]->result == OS_INTAKE_UNKNOWN) {
-            if (!bad) fail = fail ? fail : apr_pstrdup(p, ops[i]->error);
+            if (!first) first = apr_pstrdup(p, ops[i]->error);
             bad++;
         }
     }
-    if (bad && !st->failing) {
+    if (bad && bad < n) {
+        for (i = 0; i < n; i++) {
+            if (ops[i]->result != OS_INTAKE_UNAVAILABLE && ops[i]->result != OS_INTAKE_UNKNOWN)
+                continue;
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, st->s, "ordersync: order %s/%s could "
+                         "not be stored (503), the rest of its batch was: %s",
+                         ops[i]->source_id, ops[i]->reference, ops[i]->error);
+        }
+    }
+    if (bad == n && !st->failing) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, st->s, "ordersync: the store could not commit "
-                     "orders (refused with 503 until it can): %s", fail);
+                     "orders (refused with 503 until it can): %s", first);
         st->failing = 1;
     }
-    else if (bad) {
+    else if (bad == n) {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, st->s, "ordersync: the store still cannot "
-                     "commit: %s", fail);
+                     "commit: %s", first);
     }
     else if (st->failing) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, st->s, "ordersync: the store commits again "
