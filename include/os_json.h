@@ -64,18 +64,27 @@ void os_json_push(apr_pool_t *p, os_json_t *arr, os_json_t *val);
 /* Deep copy into p, so a derived tree does not depend on the source's pool. */
 os_json_t *os_json_copy(apr_pool_t *p, const os_json_t *v);
 
+/* The most nesting levels yajl's generator writes (it refuses a container at its limit,
+ * YAJL_MAX_DEPTH, 128): a value to be sent inside wrappers must leave them room. */
+#define OS_JGEN_MAX_DEPTH 127
+
 /* Generation: a yajl_gen whose free is registered as a cleanup of p. */
 yajl_gen os_jgen_create(apr_pool_t *p, int beautify);
 void os_jgen_str(yajl_gen g, const char *s);                 /* NULL -> null */
 void os_jgen_kv_str(yajl_gen g, const char *k, const char *v);
 void os_jgen_kv_int(yajl_gen g, const char *k, apr_int64_t v);
 /* Numbers are written from their text (yajl_gen_number); sort_keys orders object members
- * bytewise by key, recursively. */
-void os_jgen_value(yajl_gen g, const os_json_t *v, int sort_keys);
-/* Copy of the generated text into p, NUL-terminated; len may be NULL. */
+ * bytewise by key, recursively. Returns yajl_gen_status_ok, or the first failure, after
+ * which the generator's text is not JSON and must not be used: yajl_max_depth_exceeded
+ * when v, together with the containers g has open, nests OS_JGEN_MAX_DEPTH + 1 or more
+ * levels deep (yajl stops there). */
+yajl_gen_status os_jgen_value(yajl_gen g, const os_json_t *v, int sort_keys);
+/* Copy of the generated text into p, NUL-terminated; len may be NULL. It cannot tell
+ * whether the generation succeeded: check the status of every os_jgen_value call. */
 const char *os_jgen_finish(apr_pool_t *p, yajl_gen g, apr_size_t *len);
 
-/* Convenience: v serialised in one call. */
+/* Convenience: v serialised in one call. NULL (and *len 0) when it cannot be generated,
+ * which is when v nests deeper than OS_JGEN_MAX_DEPTH levels. */
 const char *os_json_serialize(apr_pool_t *p, const os_json_t *v, int sort_keys, int beautify,
                               apr_size_t *len);
 

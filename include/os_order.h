@@ -16,7 +16,7 @@
 /* path is a JSON path like "$.items[0].qty" (relative to the payload: "$" is the payload
  * object); rule is a short stable token ("required", "type", "enum", "format", "min",
  * "max_length", "max_items", "unknown_field", "country", "currency", "decimal", "email",
- * "street_full"); message is plain English naming the field and the rule. */
+ * "street_full", "max_depth"); message is plain English naming the field and the rule. */
 typedef struct { const char *path; const char *rule; const char *message; } os_violation_t;
 
 /* A zero member means its default (1000 items, 1024 bytes per string value). */

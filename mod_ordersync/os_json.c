@@ -560,29 +560,39 @@ static int member_cmp(const void *a, const void *b)
     return x->klen < y->klen ? -1 : x->klen > y->klen;
 }
 
-void os_jgen_value(yajl_gen g, const os_json_t *v, int sort_keys)
+/* The first failure of a, b: generation goes on after one (the text is dropped then), so
+ * the status kept is the one that explains it. */
+static yajl_gen_status first_failure(yajl_gen_status a, yajl_gen_status b)
 {
-    if (!v) {
-        yajl_gen_null(g);
-        return;
-    }
+    return a != yajl_gen_status_ok ? a : b;
+}
+
+yajl_gen_status os_jgen_value(yajl_gen g, const os_json_t *v, int sort_keys)
+{
+    yajl_gen_status st = yajl_gen_status_ok;
+    if (!v)
+        return yajl_gen_null(g);
     switch (v->type) {
-    case OS_JSON_NULL:   yajl_gen_null(g); break;
-    case OS_JSON_FALSE:  yajl_gen_bool(g, 0); break;
-    case OS_JSON_TRUE:   yajl_gen_bool(g, 1); break;
-    case OS_JSON_NUMBER: yajl_gen_number(g, v->str, v->len); break;
+    case OS_JSON_NULL:   return yajl_gen_null(g);
+    case OS_JSON_FALSE:  return yajl_gen_bool(g, 0);
+    case OS_JSON_TRUE:   return yajl_gen_bool(g, 1);
+    case OS_JSON_NUMBER: return yajl_gen_number(g, v->str, v->len);
     case OS_JSON_STRING:
-        yajl_gen_string(g, (const unsigned char *)v->str, v->len);
-        break;
+        return yajl_gen_string(g, (const unsigned char *)v->str, v->len);
     case OS_JSON_ARRAY:
-        yajl_gen_array_open(g);
-        for (apr_size_t i = 0; i < v->count; i++)
-            os_jgen_value(g, v->vals[i], sort_keys);
-        yajl_gen_array_close(g);
-        break;
+        /* past yajl's depth limit the open fails and writes nothing: stop there rather than
+         * write members into the enclosing container */
+        if ((st = yajl_gen_array_open(g)) != yajl_gen_status_ok)
+            return st;
+        for (apr_size_t i = 0; i < v->count && st == yajl_gen_status_ok; i++)
+            st = os_jgen_value(g, v->vals[i], sort_keys);
+        return first_failure(st, yajl_gen_array_close(g));
     case OS_JSON_OBJECT: {
         /* malloc: the generator has no pool, and this scratch dies with the call */
-        os_member_t *m = v->count ? malloc(sizeof(*m) * v->count) : NULL;
+        os_member_t *m;
+        if ((st = yajl_gen_map_open(g)) != yajl_gen_status_ok)
+            return st;
+        m = v->count ? malloc(sizeof(*m) * v->count) : NULL;
         if (v->count && !m)
             abort();
         for (apr_size_t i = 0; i < v->count; i++) {
@@ -592,16 +602,16 @@ void os_jgen_value(yajl_gen g, const os_json_t *v, int sort_keys)
         }
         if (sort_keys && v->count > 1)
             qsort(m, v->count, sizeof(*m), member_cmp);
-        yajl_gen_map_open(g);
-        for (apr_size_t i = 0; i < v->count; i++) {
-            yajl_gen_string(g, (const unsigned char *)m[i].key, m[i].klen);
-            os_jgen_value(g, m[i].val, sort_keys);
+        for (apr_size_t i = 0; i < v->count && st == yajl_gen_status_ok; i++) {
+            st = yajl_gen_string(g, (const unsigned char *)m[i].key, m[i].klen);
+            if (st == yajl_gen_status_ok)
+                st = os_jgen_value(g, m[i].val, sort_keys);
         }
-        yajl_gen_map_close(g);
         free(m);
-        break;
+        return first_failure(st, yajl_gen_map_close(g));
     }
     }
+    return yajl_gen_status_ok;
 }
 
 const char *os_jgen_finish(apr_pool_t *p, yajl_gen g, apr_size_t *len)
@@ -627,7 +637,13 @@ const char *os_json_serialize(apr_pool_t *p, const os_json_t *v, int sort_keys, 
     if (apr_pool_create(&tmp, p) != APR_SUCCESS)
         return NULL;
     g = os_jgen_create(tmp, beautify);
-    os_jgen_value(g, v, sort_keys);
+    if (!g || os_jgen_value(g, v, sort_keys) != yajl_gen_status_ok) {
+        /* broken text is worse than none: callers refuse what cannot be written */
+        apr_pool_destroy(tmp);
+        if (len)
+            *len = 0;
+        return NULL;
+    }
     out = os_jgen_finish(p, g, len);
     apr_pool_destroy(tmp);
     return out;

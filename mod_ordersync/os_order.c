@@ -923,6 +923,13 @@ apr_status_t os_order_from_json(apr_pool_t *p, const os_json_t *in,
 
     o->payload = pl;
     o->canonical = os_json_serialize(p, pl, 1, 0, &o->canonical_len);
+    if (!o->canonical) {
+        /* only a payload nested deeper than the generator writes: never store broken text
+         * (OrderSyncMaxDepth keeps every accepted order well inside that limit) */
+        violate(&c, "$", "max_depth", "is nested too deeply to be written as JSON (at most %d "
+                "levels, the payload object counting as one)", OS_JGEN_MAX_DEPTH);
+        return APR_EINVAL;
+    }
     /* OpenSSL's SHA-256 (the module links libcrypto already): several times faster than
      * APR's SHA-1 on a 2 KB order, and no weaker */
     if (!EVP_Digest(o->canonical, o->canonical_len, dg, &dglen, EVP_sha256(), NULL))

@@ -397,6 +397,65 @@ static void test_generator(void)
     is_int(v->count, 21, "copy is independent of the original");
 }
 
+/* levels containers, the outer one an object ({"k":{"k":...}}) or an array ([[...]]) */
+static os_json_t *nested(int levels, int objects)
+{
+    os_json_t *v = os_json_int(pool, 1);
+    for (int i = 0; i < levels; i++) {
+        os_json_t *c = objects ? os_json_object(pool) : os_json_array(pool);
+        if (objects)
+            os_json_add(pool, c, "k", v);
+        else
+            os_json_push(pool, c, v);
+        v = c;
+    }
+    return v;
+}
+
+static void test_generator_depth(void)
+{
+    apr_size_t len = 99;
+    const char *out;
+    os_json_t *v;
+    os_json_error_t err;
+    yajl_gen g;
+
+    for (int objects = 0; objects <= 1; objects++) {
+        const char *what = objects ? "objects" : "arrays";
+        out = os_json_serialize(pool, nested(OS_JGEN_MAX_DEPTH, objects), 1, 0, &len);
+        ok(out && os_json_parse(pool, out, len, OS_JGEN_MAX_DEPTH, &v, &err) == APR_SUCCESS,
+           "%d nested %s are written as valid JSON", OS_JGEN_MAX_DEPTH, what);
+        len = 99;
+        out = os_json_serialize(pool, nested(OS_JGEN_MAX_DEPTH + 1, objects), 1, 0, &len);
+        ok(out == NULL && len == 0, "%d nested %s: serialize answers NULL, not broken text",
+           OS_JGEN_MAX_DEPTH + 1, what);
+
+        g = os_jgen_create(pool, 0);
+        is_int(os_jgen_value(g, nested(OS_JGEN_MAX_DEPTH, objects), 0), yajl_gen_status_ok,
+               "os_jgen_value of %d nested %s is ok", OS_JGEN_MAX_DEPTH, what);
+        g = os_jgen_create(pool, 0);
+        is_int(os_jgen_value(g, nested(OS_JGEN_MAX_DEPTH + 1, objects), 0),
+               yajl_max_depth_exceeded, "os_jgen_value of %d nested %s reports the depth",
+               OS_JGEN_MAX_DEPTH + 1, what);
+        /* a value written inside a container the caller opened counts that level too */
+        g = os_jgen_create(pool, 0);
+        yajl_gen_map_open(g);
+        os_jgen_str(g, "order");
+        is_int(os_jgen_value(g, nested(OS_JGEN_MAX_DEPTH, objects), 0),
+               yajl_max_depth_exceeded, "%d nested %s inside a wrapper report the depth",
+               OS_JGEN_MAX_DEPTH, what);
+        g = os_jgen_create(pool, 0);
+        yajl_gen_map_open(g);
+        os_jgen_str(g, "order");
+        is_int(os_jgen_value(g, nested(OS_JGEN_MAX_DEPTH - 1, objects), 0), yajl_gen_status_ok,
+               "%d nested %s inside a wrapper are ok", OS_JGEN_MAX_DEPTH - 1, what);
+        yajl_gen_map_close(g);
+        out = os_jgen_finish(pool, g, &len);
+        ok(os_json_parse(pool, out, len, OS_JGEN_MAX_DEPTH, &v, &err) == APR_SUCCESS,
+           "and the wrapped text is valid JSON");
+    }
+}
+
 int main(void)
 {
     apr_initialize();
@@ -408,6 +467,7 @@ int main(void)
     test_numbers_and_tree();
     test_duplicates();
     test_generator();
+    test_generator_depth();
     test_corpus();
 
     apr_pool_destroy(pool);

@@ -855,6 +855,39 @@ static void test_canonical(void)
        "digest differs when status changes");
 }
 
+/* The payload with options nested so that the whole order is `levels` deep (the payload
+ * object is level 1, options level 2). */
+static os_json_t *deep_order(int levels)
+{
+    os_json_t *pl = parse(BASE), *v = os_json_int(pool, 1);
+    for (int i = 0; i < levels - 1; i++) {
+        os_json_t *c = os_json_object(pool);
+        os_json_add(pool, c, "k", v);
+        v = c;
+    }
+    os_json_add(pool, pl, "options", v);
+    return pl;
+}
+
+static void test_depth(void)
+{
+    result_t r = run_tree(deep_order(OS_JGEN_MAX_DEPTH), NULL);
+    const os_violation_t *v;
+    os_json_t *back;
+    os_json_error_t err;
+
+    ok(r.rv == APR_SUCCESS && r.o->canonical
+       && os_json_parse(pool, r.o->canonical, r.o->canonical_len, OS_JGEN_MAX_DEPTH, &back,
+                        &err) == APR_SUCCESS,
+       "an order %d levels deep has a valid canonical text", OS_JGEN_MAX_DEPTH);
+    r = run_tree(deep_order(OS_JGEN_MAX_DEPTH + 1), NULL);
+    v = find_viol(&r, "$", "max_depth");
+    ok(r.rv == APR_EINVAL && r.o == NULL && r.viol->nelts == 1 && v
+       && strstr(v->message, "nested too deeply") && strstr(v->message, "127"),
+       "an order %d levels deep is refused, not stored as broken JSON: %s",
+       OS_JGEN_MAX_DEPTH + 1, v ? v->message : "no violation");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -874,6 +907,7 @@ int main(void)
     test_items_structure();
     test_street_split();
     test_canonical();
+    test_depth();
 
     apr_pool_destroy(pool);
     done();
