@@ -39,8 +39,10 @@ typedef struct {
 /* Parses exactly one JSON text (RFC 8259 strict). All memory from pool p.
  * APR_SUCCESS: *out is the tree. APR_EGENERAL: malformed input, err filled.
  * APR_ENOSPC: nesting deeper than max_depth (<= 0: OS_JSON_DEFAULT_MAX_DEPTH), err filled.
- * Rejects duplicate object keys, invalid UTF-8, form feed / vertical tab / NUL outside
- * strings, comments, trailing garbage and multiple values. err may be NULL; out may be
+ * Rejects duplicate object keys, invalid UTF-8, a UTF-16 surrogate escape that is not half
+ * of a pair (\uD800-\uDBFF directly followed by \uDC00-\uDFFF; err at its backslash),
+ * form feed / vertical tab / NUL outside strings, comments, trailing garbage and multiple
+ * values. err may be NULL; out may be
  * NULL for a syntax check only. Scalars are accepted as the top-level value (RFC 8259). */
 apr_status_t os_json_parse(apr_pool_t *p, const char *buf, apr_size_t len, int max_depth,
                            os_json_t **out, os_json_error_t *err);
