@@ -223,6 +223,33 @@ static apr_size_t utf8_chars(const char *s, apr_size_t len)
 
 enum { OS_STR_PLAIN = 0, OS_STR_IDENT = 1 };
 
+/* A reference and a source id are path segments of the order's status URL,
+ * <base>/orders/<source_id>/<reference>, where every other byte is percent-encoded. A '/'
+ * would split the segment and "." or ".." would be resolved away (x/../WEB-1001 names order
+ * WEB-1001), so the URL would reach another order or none. A backslash is refused with the
+ * '/': clients, proxies and servers on Windows take it for one. 0 (violation appended)
+ * when v cannot be such a segment. */
+static int ident_in_url(os_vctx_t *c, const char *path, const os_json_t *v)
+{
+    int slash = memchr(v->str, '/', v->len) != NULL;
+    int backslash = memchr(v->str, '\\', v->len) != NULL;
+    const char *name = !strcmp(path, "$.source_id") ? "<source_id>" : "<reference>";
+    if (slash || backslash) {
+        violate(c, path, "format", "must not contain %s (the order's status URL is "
+                "<base>/orders/<source_id>/<reference>, and %s is one segment of it), got %s",
+                slash && backslash ? "'/' or '\\'" : slash ? "'/'" : "'\\'", name,
+                got(c->p, v));
+        return 0;
+    }
+    if (!strcmp(v->str, ".") || !strcmp(v->str, "..")) {
+        violate(c, path, "format", "must not be '.' or '..' (the order's status URL is "
+                "<base>/orders/<source_id>/<reference>, where %s would be resolved away), "
+                "got %s", name, got(c->p, v));
+        return 0;
+    }
+    return 1;
+}
+
 /* A string field. Returns the value, or NULL when unset or invalid (violation appended). */
 static const char *want_string(os_vctx_t *c, const char *path, const os_json_t *v,
                                int required, int kind)
@@ -264,6 +291,8 @@ static const char *want_string(os_vctx_t *c, const char *path, const os_json_t *
                     APR_SIZE_T_FMT, OS_ORDER_MAX_REFERENCE, n);
             return NULL;
         }
+        if (!ident_in_url(c, path, v))
+            return NULL;
     }
     return v->str;
 }

@@ -259,6 +259,24 @@ static const field_case_t cases[] = {
     {0, "source_id", "[]", "type", NULL},
     {0, "source_id", S65, "max_length", NULL},
     {0, "source_id", "\"web\\nshop\"", "format", NULL},
+    /* reference / source_id are segments of the status URL */
+    {0, "reference", "\"a/b\"", "format", NULL},
+    {0, "reference", "\"/\"", "format", NULL},
+    {0, "reference", "\"x/../WEB-1001\"", "format", NULL},
+    {0, "reference", "\"../../../../evil\"", "format", NULL},
+    {0, "reference", "\".\"", "format", NULL},
+    {0, "reference", "\"..\"", "format", NULL},
+    {0, "reference", "\"a\\\\b\"", "format", NULL},
+    {0, "reference", "\"..\\\\x\"", "format", NULL},
+    {0, "reference", "\".hidden\"", NULL, "\".hidden\""},
+    {0, "reference", "\"...\"", NULL, "\"...\""},
+    {0, "reference", "\"a..b\"", NULL, "\"a..b\""},
+    {0, "reference", "\"a b?c#d%e+f;g\"", NULL, "\"a b?c#d%e+f;g\""},
+    {0, "reference", "\"WEB%2F1001\"", NULL, "\"WEB%2F1001\""},
+    {0, "reference", "\"Bestellung-\\u00c4\\u00d6\\u00dc-\\u4e2d\\u6587\"", NULL, NULL},
+    {0, "source_id", "\"web/shop\"", "format", NULL},
+    {0, "source_id", "\"..\"", "format", NULL},
+    {0, "source_id", "\".\"", "format", NULL},
     /* status */
     {0, "status", "\"0\"", NULL, "0"},
     {0, "status", "1", NULL, "1"},
@@ -888,6 +906,38 @@ static void test_depth(void)
        OS_JGEN_MAX_DEPTH + 1, v ? v->message : "no violation");
 }
 
+static void test_reference_messages(void)
+{
+    os_json_t *pl = parse(BASE);
+    result_t r;
+    const os_violation_t *v;
+
+    set(pl, "reference", "\"x/../WEB-1001\"");
+    r = run_tree(pl, NULL);
+    v = find_viol(&r, "$.reference", "format");
+    is_str(v ? v->message : NULL, "reference must not contain '/' (the order's status URL is "
+           "<base>/orders/<source_id>/<reference>, and <reference> is one segment of it), got "
+           "\"x/../WEB-1001\"", "a '/' in the reference is named");
+    set(pl, "reference", "\"..\"");
+    r = run_tree(pl, NULL);
+    v = find_viol(&r, "$.reference", "format");
+    is_str(v ? v->message : NULL, "reference must not be '.' or '..' (the order's status URL is "
+           "<base>/orders/<source_id>/<reference>, where <reference> would be resolved away), "
+           "got \"..\"", "'..' as the reference is named");
+    set(pl, "reference", "\"a\\\\b/c\"");
+    r = run_tree(pl, NULL);
+    v = find_viol(&r, "$.reference", "format");
+    ok(v && strstr(v->message, "must not contain '/' or '\\'"), "both separators named: %s",
+       v ? v->message : "none");
+    set(pl, "reference", "\"R1\"");
+    set(pl, "source_id", "\".\"");
+    r = run_tree(pl, NULL);
+    v = find_viol(&r, "$.source_id", "format");
+    ok(v && strstr(v->message, "source_id must not be '.' or '..'")
+       && strstr(v->message, "where <source_id> would"), "source_id '.' is named: %s",
+       v ? v->message : "none");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -908,6 +958,7 @@ int main(void)
     test_street_split();
     test_canonical();
     test_depth();
+    test_reference_messages();
 
     apr_pool_destroy(pool);
     done();
