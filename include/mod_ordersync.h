@@ -11,6 +11,7 @@
 #include "apr_strings.h"
 #include "os_directives.h"
 #include "mod_ordersync_store.h"
+#include "os_json.h"
 
 #include <yajl/yajl_gen.h>
 
@@ -67,6 +68,10 @@ typedef struct {
 /* defaults */
 #define OS_DEFAULT_MAX_BODY       (1024 * 1024)
 #define OS_DEFAULT_MAX_DEPTH      32
+/* OrderSyncMaxDepth's maximum: an accepted order (the payload object is level 1) is written
+ * inside one wrapper, {"order": ...} in the status answer or Clougistic's envelope
+ * {"payload": ...}, and the whole must stay within what the generator writes. */
+#define OS_MAX_DEPTH_LIMIT        (OS_JGEN_MAX_DEPTH - 1)
 #define OS_DEFAULT_MAX_ITEMS      1000
 #define OS_DEFAULT_MAX_STRING     1024
 #define OS_DEFAULT_QUEUE_MAX      100000

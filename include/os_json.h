@@ -39,8 +39,10 @@ typedef struct {
 /* Parses exactly one JSON text (RFC 8259 strict). All memory from pool p.
  * APR_SUCCESS: *out is the tree. APR_EGENERAL: malformed input, err filled.
  * APR_ENOSPC: nesting deeper than max_depth (<= 0: OS_JSON_DEFAULT_MAX_DEPTH), err filled.
- * Rejects duplicate object keys, invalid UTF-8, form feed / vertical tab / NUL outside
- * strings, comments, trailing garbage and multiple values. err may be NULL; out may be
+ * Rejects duplicate object keys, invalid UTF-8, a UTF-16 surrogate escape that is not half
+ * of a pair (\uD800-\uDBFF directly followed by \uDC00-\uDFFF; err at its backslash),
+ * form feed / vertical tab / NUL outside strings, comments, trailing garbage and multiple
+ * values. err may be NULL; out may be
  * NULL for a syntax check only. Scalars are accepted as the top-level value (RFC 8259). */
 apr_status_t os_json_parse(apr_pool_t *p, const char *buf, apr_size_t len, int max_depth,
                            os_json_t **out, os_json_error_t *err);
@@ -64,18 +66,27 @@ void os_json_push(apr_pool_t *p, os_json_t *arr, os_json_t *val);
 /* Deep copy into p, so a derived tree does not depend on the source's pool. */
 os_json_t *os_json_copy(apr_pool_t *p, const os_json_t *v);
 
+/* The most nesting levels yajl's generator writes (it refuses a container at its limit,
+ * YAJL_MAX_DEPTH, 128): a value to be sent inside wrappers must leave them room. */
+#define OS_JGEN_MAX_DEPTH 127
+
 /* Generation: a yajl_gen whose free is registered as a cleanup of p. */
 yajl_gen os_jgen_create(apr_pool_t *p, int beautify);
 void os_jgen_str(yajl_gen g, const char *s);                 /* NULL -> null */
 void os_jgen_kv_str(yajl_gen g, const char *k, const char *v);
 void os_jgen_kv_int(yajl_gen g, const char *k, apr_int64_t v);
 /* Numbers are written from their text (yajl_gen_number); sort_keys orders object members
- * bytewise by key, recursively. */
-void os_jgen_value(yajl_gen g, const os_json_t *v, int sort_keys);
-/* Copy of the generated text into p, NUL-terminated; len may be NULL. */
+ * bytewise by key, recursively. Returns yajl_gen_status_ok, or the first failure, after
+ * which the generator's text is not JSON and must not be used: yajl_max_depth_exceeded
+ * when v, together with the containers g has open, nests OS_JGEN_MAX_DEPTH + 1 or more
+ * levels deep (yajl stops there). */
+yajl_gen_status os_jgen_value(yajl_gen g, const os_json_t *v, int sort_keys);
+/* Copy of the generated text into p, NUL-terminated; len may be NULL. It cannot tell
+ * whether the generation succeeded: check the status of every os_jgen_value call. */
 const char *os_jgen_finish(apr_pool_t *p, yajl_gen g, apr_size_t *len);
 
-/* Convenience: v serialised in one call. */
+/* Convenience: v serialised in one call. NULL (and *len 0) when it cannot be generated,
+ * which is when v nests deeper than OS_JGEN_MAX_DEPTH levels. */
 const char *os_json_serialize(apr_pool_t *p, const os_json_t *v, int sort_keys, int beautify,
                               apr_size_t *len);
 

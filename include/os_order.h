@@ -8,6 +8,8 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 #include "os_json.h"
+#include "os_fields.h"   /* country and date checks */
+#include "os_street.h"   /* the street split */
 
 #define OS_ORDER_DEFAULT_MAX_ITEMS   1000
 #define OS_ORDER_DEFAULT_MAX_STRING  1024
@@ -16,7 +18,7 @@
 /* path is a JSON path like "$.items[0].qty" (relative to the payload: "$" is the payload
  * object); rule is a short stable token ("required", "type", "enum", "format", "min",
  * "max_length", "max_items", "unknown_field", "country", "currency", "decimal", "email",
- * "street_full"); message is plain English naming the field and the rule. */
+ * "street_full", "max_depth"); message is plain English naming the field and the rule. */
 typedef struct { const char *path; const char *rule; const char *message; } os_violation_t;
 
 /* A zero member means its default (1000 items, 1024 bytes per string value). */
@@ -41,17 +43,5 @@ typedef struct os_order_t {
 apr_status_t os_order_from_json(apr_pool_t *p, const os_json_t *payload,
                                 const os_order_limits_t *lim, os_order_t **out,
                                 apr_array_header_t *violations);
-
-/* Splits a one-line street address ("Main Street 12a") into street, house number and
- * house number extension (*ext NULL when there is none), by the rule documented in
- * os_order.c. APR_EINVAL when no house number or no street can be found. */
-apr_status_t os_order_split_street(apr_pool_t *p, const char *full, const char **street,
-                                   const char **number, const char **ext);
-
-/* 1 when code is an officially assigned ISO 3166-1 alpha-2 code (uppercase, exactly 2). */
-int os_order_country_known(const char *code);
-
-/* 1 when s is a real date and time in the Demand format "Y-m-d H:i:s". */
-int os_order_datetime_valid(const char *s);
 
 #endif

@@ -258,7 +258,7 @@ static const char *cmd_durability(cmd_parms *cmd, void *dconf, const char *arg)
 typedef struct { apr_size_t offset; apr_int64_t min, max; int is64; } os_int_spec_t;
 
 static const os_int_spec_t SPEC_MAX_BODY  = { APR_OFFSETOF(os_srv_conf_t, max_body), 256, 64 * 1024 * 1024, 1 };
-static const os_int_spec_t SPEC_MAX_DEPTH = { APR_OFFSETOF(os_srv_conf_t, max_depth), 4, 512, 0 };
+static const os_int_spec_t SPEC_MAX_DEPTH = { APR_OFFSETOF(os_srv_conf_t, max_depth), 4, OS_MAX_DEPTH_LIMIT, 0 };
 static const os_int_spec_t SPEC_MAX_ITEMS = { APR_OFFSETOF(os_srv_conf_t, max_items), 1, 100000, 0 };
 static const os_int_spec_t SPEC_MAX_STR   = { APR_OFFSETOF(os_srv_conf_t, max_string), 16, 1024 * 1024, 0 };
 static const os_int_spec_t SPEC_QUEUE_MAX = { APR_OFFSETOF(os_srv_conf_t, queue_max), 1, 100000000, 0 };

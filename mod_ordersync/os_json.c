@@ -235,27 +235,93 @@ static apr_status_t free_yajl_handle(void *h)
     return APR_SUCCESS;
 }
 
-/* yajl's lexer takes \f and \v as whitespace and reports a NUL only as a generic bad char;
- * none of them may appear between tokens. Returns the offset of the first such byte outside
- * strings, or len. Inside strings raw control characters are already yajl errors. */
-static apr_size_t find_bad_whitespace(const char *buf, apr_size_t len)
+static int hex4(const char *s, unsigned *out)
 {
-    int in_str = 0;
-    /* the usual case, none of them anywhere: three vectorised searches, no scan */
-    if (!memchr(buf, '\f', len) && !memchr(buf, '\v', len) && !memchr(buf, '\0', len))
+    unsigned v = 0;
+    for (int k = 0; k < 4; k++) {
+        char ch = s[k];
+        v <<= 4;
+        if (ch >= '0' && ch <= '9') v |= (unsigned)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f') v |= (unsigned)(ch - 'a' + 10);
+        else if (ch >= 'A' && ch <= 'F') v |= (unsigned)(ch - 'A' + 10);
+        else return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* A \u escape that starts a UTF-16 surrogate: "\uD" followed by 8..F, either case. */
+static int surrogate_escape_at(const char *buf, apr_size_t len, apr_size_t i)
+{
+    char h;
+    if (len - i < 4 || buf[i + 1] != 'u' || (buf[i + 2] != 'd' && buf[i + 2] != 'D'))
+        return 0;
+    h = buf[i + 3];
+    return (h >= '8' && h <= '9') || (h >= 'a' && h <= 'f') || (h >= 'A' && h <= 'F');
+}
+
+/* Bytes and escapes yajl would take although they are not JSON as the hub reads it:
+ * - \f, \v and NUL between tokens: yajl's lexer takes \f and \v as whitespace and reports a
+ *   NUL only as a generic bad character. Inside strings raw control characters are already
+ *   yajl errors.
+ * - a UTF-16 surrogate escape that is not part of a pair: yajl turns a lone high surrogate
+ *   into '?' or merges it with whatever escape follows ("\uD800\u0041" becomes U+10041),
+ *   silently changing the text. A \uD800-\uDBFF escape must be directly followed by a
+ *   \uDC00-\uDFFF escape, and a low one must directly follow a high one.
+ * Returns the offset of the first such byte or escape (its backslash) and sets *msg, or
+ * returns len. The scan tracks strings only as far as the text before the offset is JSON,
+ * which the caller makes sure of by letting yajl parse that part first. */
+static apr_size_t find_not_json(apr_pool_t *p, const char *buf, apr_size_t len,
+                                const char **msg)
+{
+    int in_str = 0, look = 0;
+    const char *b;
+    /* the usual case, none of them anywhere: vectorised searches, no scan; a body without
+     * a surrogate escape costs one memchr per backslash */
+    if (memchr(buf, '\f', len) || memchr(buf, '\v', len) || memchr(buf, '\0', len))
+        look = 1;
+    for (b = buf; !look && (b = memchr(b, '\\', len - (apr_size_t)(b - buf))); b++)
+        if (surrogate_escape_at(buf, len, (apr_size_t)(b - buf)))
+            look = 1;
+    if (!look)
         return len;
     for (apr_size_t i = 0; i < len; i++) {
         char ch = buf[i];
         if (in_str) {
-            if (ch == '\\')
-                i++;
-            else if (ch == '"')
+            unsigned u, lo;
+            if (ch == '"') {
                 in_str = 0;
+                continue;
+            }
+            if (ch != '\\')
+                continue;
+            if (i + 1 < len && buf[i + 1] == 'u' && len - i >= 6 && hex4(buf + i + 2, &u)
+                && u >= 0xD800 && u <= 0xDFFF) {
+                if (u >= 0xDC00) {
+                    *msg = apr_psprintf(p, "a lone UTF-16 surrogate escape \\u%.4s (a low "
+                                        "surrogate must follow a high one)", buf + i + 2);
+                    return i;
+                }
+                if (!(len - i >= 12 && buf[i + 6] == '\\' && buf[i + 7] == 'u'
+                      && hex4(buf + i + 8, &lo) && lo >= 0xDC00 && lo <= 0xDFFF)) {
+                    *msg = apr_psprintf(p, "a lone UTF-16 surrogate escape \\u%.4s (a high "
+                                        "surrogate must be followed by a low one)", buf + i + 2);
+                    return i;
+                }
+                i += 11;   /* the pair */
+            }
+            else {
+                i++;       /* the escaped character */
+            }
         }
         else if (ch == '"')
             in_str = 1;
-        else if (ch == '\f' || ch == '\v' || ch == '\0')
+        else if (ch == '\f' || ch == '\v' || ch == '\0') {
+            *msg = ch == '\f' ? "form feed is not JSON whitespace"
+                 : ch == '\v' ? "vertical tab is not JSON whitespace"
+                 : "NUL byte outside a string";
             return i;
+        }
     }
     return len;
 }
@@ -301,7 +367,7 @@ apr_status_t os_json_parse(apr_pool_t *p, const char *buf, apr_size_t len, int m
     yajl_status ys;
     apr_size_t bad, err_off = 0;
     apr_status_t rv = APR_SUCCESS;
-    const char *msg = NULL;
+    const char *msg = NULL, *bad_msg = NULL;
 
     if (!err)
         err = &dummy;
@@ -331,16 +397,14 @@ apr_status_t os_json_parse(apr_pool_t *p, const char *buf, apr_size_t len, int m
 
     /* Parse only up to the first byte yajl would wrongly skip, so that a genuine error
      * before it is still reported where it is. */
-    bad = find_bad_whitespace(buf, len);
+    bad = find_not_json(p, buf, len, &bad_msg);
     ys = yajl_parse(h, (const unsigned char *)buf, bad);
     if (ys != yajl_status_ok) {
         err_off = yajl_get_bytes_consumed(h);
     }
     else if (bad < len) {
         err_off = bad;
-        msg = buf[bad] == '\f' ? "form feed is not JSON whitespace"
-            : buf[bad] == '\v' ? "vertical tab is not JSON whitespace"
-            : "NUL byte outside a string";
+        msg = bad_msg;
         rv = APR_EGENERAL;
     }
     else {
@@ -560,29 +624,39 @@ static int member_cmp(const void *a, const void *b)
     return x->klen < y->klen ? -1 : x->klen > y->klen;
 }
 
-void os_jgen_value(yajl_gen g, const os_json_t *v, int sort_keys)
+/* The first failure of a, b: generation goes on after one (the text is dropped then), so
+ * the status kept is the one that explains it. */
+static yajl_gen_status first_failure(yajl_gen_status a, yajl_gen_status b)
 {
-    if (!v) {
-        yajl_gen_null(g);
-        return;
-    }
+    return a != yajl_gen_status_ok ? a : b;
+}
+
+yajl_gen_status os_jgen_value(yajl_gen g, const os_json_t *v, int sort_keys)
+{
+    yajl_gen_status st = yajl_gen_status_ok;
+    if (!v)
+        return yajl_gen_null(g);
     switch (v->type) {
-    case OS_JSON_NULL:   yajl_gen_null(g); break;
-    case OS_JSON_FALSE:  yajl_gen_bool(g, 0); break;
-    case OS_JSON_TRUE:   yajl_gen_bool(g, 1); break;
-    case OS_JSON_NUMBER: yajl_gen_number(g, v->str, v->len); break;
+    case OS_JSON_NULL:   return yajl_gen_null(g);
+    case OS_JSON_FALSE:  return yajl_gen_bool(g, 0);
+    case OS_JSON_TRUE:   return yajl_gen_bool(g, 1);
+    case OS_JSON_NUMBER: return yajl_gen_number(g, v->str, v->len);
     case OS_JSON_STRING:
-        yajl_gen_string(g, (const unsigned char *)v->str, v->len);
-        break;
+        return yajl_gen_string(g, (const unsigned char *)v->str, v->len);
     case OS_JSON_ARRAY:
-        yajl_gen_array_open(g);
-        for (apr_size_t i = 0; i < v->count; i++)
-            os_jgen_value(g, v->vals[i], sort_keys);
-        yajl_gen_array_close(g);
-        break;
+        /* past yajl's depth limit the open fails and writes nothing: stop there rather than
+         * write members into the enclosing container */
+        if ((st = yajl_gen_array_open(g)) != yajl_gen_status_ok)
+            return st;
+        for (apr_size_t i = 0; i < v->count && st == yajl_gen_status_ok; i++)
+            st = os_jgen_value(g, v->vals[i], sort_keys);
+        return first_failure(st, yajl_gen_array_close(g));
     case OS_JSON_OBJECT: {
         /* malloc: the generator has no pool, and this scratch dies with the call */
-        os_member_t *m = v->count ? malloc(sizeof(*m) * v->count) : NULL;
+        os_member_t *m;
+        if ((st = yajl_gen_map_open(g)) != yajl_gen_status_ok)
+            return st;
+        m = v->count ? malloc(sizeof(*m) * v->count) : NULL;
         if (v->count && !m)
             abort();
         for (apr_size_t i = 0; i < v->count; i++) {
@@ -592,16 +666,16 @@ void os_jgen_value(yajl_gen g, const os_json_t *v, int sort_keys)
         }
         if (sort_keys && v->count > 1)
             qsort(m, v->count, sizeof(*m), member_cmp);
-        yajl_gen_map_open(g);
-        for (apr_size_t i = 0; i < v->count; i++) {
-            yajl_gen_string(g, (const unsigned char *)m[i].key, m[i].klen);
-            os_jgen_value(g, m[i].val, sort_keys);
+        for (apr_size_t i = 0; i < v->count && st == yajl_gen_status_ok; i++) {
+            st = yajl_gen_string(g, (const unsigned char *)m[i].key, m[i].klen);
+            if (st == yajl_gen_status_ok)
+                st = os_jgen_value(g, m[i].val, sort_keys);
         }
-        yajl_gen_map_close(g);
         free(m);
-        break;
+        return first_failure(st, yajl_gen_map_close(g));
     }
     }
+    return yajl_gen_status_ok;
 }
 
 const char *os_jgen_finish(apr_pool_t *p, yajl_gen g, apr_size_t *len)
@@ -627,7 +701,13 @@ const char *os_json_serialize(apr_pool_t *p, const os_json_t *v, int sort_keys, 
     if (apr_pool_create(&tmp, p) != APR_SUCCESS)
         return NULL;
     g = os_jgen_create(tmp, beautify);
-    os_jgen_value(g, v, sort_keys);
+    if (!g || os_jgen_value(g, v, sort_keys) != yajl_gen_status_ok) {
+        /* broken text is worse than none: callers refuse what cannot be written */
+        apr_pool_destroy(tmp);
+        if (len)
+            *len = 0;
+        return NULL;
+    }
     out = os_jgen_finish(p, g, len);
     apr_pool_destroy(tmp);
     return out;

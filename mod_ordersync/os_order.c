@@ -13,17 +13,10 @@
  * 2. "" and null mean "not set" for every optional field ("flag_partial": "" is absent).
  *    For a required field they are a "required" violation, as is a string of only blanks.
  * 3. shipping_street_full / billing_street_full stand in for street + housenumber
- *    (+ housenumber_ext). Split rule: trim; the house number is the LAST whitespace-separated
- *    token that starts with a digit and has something before it, skipping a token that
- *    directly follows a lone separator token ("-" or "/": in "Hauptstr. 5 / 2" the 2 belongs
- *    to the extension). Its leading digits are the house number; what precedes the token is
- *    the street (trailing commas dropped); the rest of the token after the digits plus any
- *    following tokens form housenumber_ext, minus one leading '-' or '/'
- *    ("Main Street 12a" -> "Main Street", "12", "a"; "Hauptstr. 5 / 2" -> "Hauptstr.", "5",
- *    "2"). Failing that, a leading number is taken ("450 Wallstreet" -> "Wallstreet", "450").
- *    Failing that: violation "street_full". Explicit street / housenumber / housenumber_ext
- *    fields, when given, win over the split. The *_street_full value itself is kept in the
- *    normalised payload beside the split fields.
+ *    (+ housenumber_ext), split by the rule in os_street.h ("Main Street 12a" -> "Main
+ *    Street", "12", "a"). Failing that: violation "street_full". Explicit street /
+ *    housenumber / housenumber_ext fields, when given, win over the split. The *_street_full
+ *    value itself is kept in the normalised payload beside the split fields.
  * 4. The printed nested items form "items": [[ {...} ]]: an element of items that is itself
  *    an array is flattened one level (its objects become items; violation paths keep the
  *    original position, "$.items[0][1].qty").
@@ -51,61 +44,8 @@
 #include <openssl/evp.h>
 
 #include "os_order.h"
-
-/* ISO 3166-1 alpha-2, every officially assigned code (249), sorted for bsearch. */
-static const char os_countries[][3] = {
-    "AD","AE","AF","AG","AI","AL","AM","AO","AQ","AR","AS","AT","AU","AW","AX","AZ",
-    "BA","BB","BD","BE","BF","BG","BH","BI","BJ","BL","BM","BN","BO","BQ","BR","BS",
-    "BT","BV","BW","BY","BZ","CA","CC","CD","CF","CG","CH","CI","CK","CL","CM","CN",
-    "CO","CR","CU","CV","CW","CX","CY","CZ","DE","DJ","DK","DM","DO","DZ","EC","EE",
-    "EG","EH","ER","ES","ET","FI","FJ","FK","FM","FO","FR","GA","GB","GD","GE","GF",
-    "GG","GH","GI","GL","GM","GN","GP","GQ","GR","GS","GT","GU","GW","GY","HK","HM",
-    "HN","HR","HT","HU","ID","IE","IL","IM","IN","IO","IQ","IR","IS","IT","JE","JM",
-    "JO","JP","KE","KG","KH","KI","KM","KN","KP","KR","KW","KY","KZ","LA","LB","LC",
-    "LI","LK","LR","LS","LT","LU","LV","LY","MA","MC","MD","ME","MF","MG","MH","MK",
-    "ML","MM","MN","MO","MP","MQ","MR","MS","MT","MU","MV","MW","MX","MY","MZ","NA",
-    "NC","NE","NF","NG","NI","NL","NO","NP","NR","NU","NZ","OM","PA","PE","PF","PG",
-    "PH","PK","PL","PM","PN","PR","PS","PT","PW","PY","QA","RE","RO","RS","RU","RW",
-    "SA","SB","SC","SD","SE","SG","SH","SI","SJ","SK","SL","SM","SN","SO","SR","SS",
-    "ST","SV","SX","SY","SZ","TC","TD","TF","TG","TH","TJ","TK","TL","TM","TN","TO",
-    "TR","TT","TV","TW","TZ","UA","UG","UM","US","UY","UZ","VA","VC","VE","VG","VI",
-    "VN","VU","WF","WS","YE","YT","ZA","ZM","ZW"
-};
-
-static int country_cmp(const void *k, const void *e)
-{
-    return strncmp(k, e, 2);
-}
-
-int os_order_country_known(const char *code)
-{
-    if (!code || strlen(code) != 2)
-        return 0;
-    return bsearch(code, os_countries, sizeof(os_countries) / sizeof(os_countries[0]),
-                   sizeof(os_countries[0]), country_cmp) != NULL;
-}
-
-/* Field names, in the Demand document's order: the normalised payload follows it. */
-static const char *const os_top_fields[] = {
-    "reference", "source_id", "status", "type", "flag_partial", "priority", "cod_amount",
-    "currency", "delivery_at", "created_at", "customer_id", "options", "items", NULL
-};
-static const char *const os_addr_fields[] = {
-    "firstname", "lastname", "street_full", "street", "housenumber", "postcode", "city",
-    "country", "company", "housenumber_ext", "region", "phone", "email", "method", NULL
-};
-static const char *const os_item_fields[] = {
-    "sku", "description", "weight", "reference", "unit_price", "qty", "custom_options",
-    "allocation_type", "cost", "packing", "is_kit", NULL
-};
-
-static int in_list(const char *const *list, const char *s)
-{
-    for (; *list; list++)
-        if (**list == *s && !strcmp(*list, s))   /* the first byte rules most out */
-            return 1;
-    return 0;
-}
+#include "os_fields.h"
+#include "os_street.h"
 
 /* ---------------------------------------------------------------- violations */
 
@@ -223,6 +163,33 @@ static apr_size_t utf8_chars(const char *s, apr_size_t len)
 
 enum { OS_STR_PLAIN = 0, OS_STR_IDENT = 1 };
 
+/* A reference and a source id are path segments of the order's status URL,
+ * <base>/orders/<source_id>/<reference>, where every other byte is percent-encoded. A '/'
+ * would split the segment and "." or ".." would be resolved away (x/../WEB-1001 names order
+ * WEB-1001), so the URL would reach another order or none. A backslash is refused with the
+ * '/': clients, proxies and servers on Windows take it for one. 0 (violation appended)
+ * when v cannot be such a segment. */
+static int ident_in_url(os_vctx_t *c, const char *path, const os_json_t *v)
+{
+    int slash = memchr(v->str, '/', v->len) != NULL;
+    int backslash = memchr(v->str, '\\', v->len) != NULL;
+    const char *name = !strcmp(path, "$.source_id") ? "<source_id>" : "<reference>";
+    if (slash || backslash) {
+        violate(c, path, "format", "must not contain %s (the order's status URL is "
+                "<base>/orders/<source_id>/<reference>, and %s is one segment of it), got %s",
+                slash && backslash ? "'/' or '\\'" : slash ? "'/'" : "'\\'", name,
+                got(c->p, v));
+        return 0;
+    }
+    if (!strcmp(v->str, ".") || !strcmp(v->str, "..")) {
+        violate(c, path, "format", "must not be '.' or '..' (the order's status URL is "
+                "<base>/orders/<source_id>/<reference>, where %s would be resolved away), "
+                "got %s", name, got(c->p, v));
+        return 0;
+    }
+    return 1;
+}
+
 /* A string field. Returns the value, or NULL when unset or invalid (violation appended). */
 static const char *want_string(os_vctx_t *c, const char *path, const os_json_t *v,
                                int required, int kind)
@@ -264,6 +231,8 @@ static const char *want_string(os_vctx_t *c, const char *path, const os_json_t *
                     APR_SIZE_T_FMT, OS_ORDER_MAX_REFERENCE, n);
             return NULL;
         }
+        if (!ident_in_url(c, path, v))
+            return NULL;
     }
     return v->str;
 }
@@ -410,30 +379,6 @@ bad:
     return NULL;
 }
 
-static int two(const char *s) { return (s[0] - '0') * 10 + (s[1] - '0'); }
-
-int os_order_datetime_valid(const char *s)
-{
-    static const char shape[] = "dddd-dd-dd dd:dd:dd";
-    static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    int y, m, d, dim;
-    if (!s || strlen(s) != sizeof(shape) - 1)
-        return 0;
-    for (int i = 0; shape[i]; i++) {
-        if (shape[i] == 'd' ? !apr_isdigit(s[i]) : s[i] != shape[i])
-            return 0;
-    }
-    y = two(s) * 100 + two(s + 2);
-    m = two(s + 5);
-    d = two(s + 8);
-    if (y < 1 || m < 1 || m > 12 || d < 1)
-        return 0;
-    dim = mdays[m - 1];
-    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-        dim = 29;
-    return d <= dim && two(s + 11) <= 23 && two(s + 14) <= 59 && two(s + 17) <= 59;
-}
-
 static const char *want_datetime(os_vctx_t *c, const char *path, const os_json_t *v)
 {
     const char *s = want_string(c, path, v, 0, OS_STR_PLAIN);
@@ -523,91 +468,6 @@ static os_json_t *want_object(os_vctx_t *c, const char *path, const os_json_t *v
     return os_json_copy(c->p, v);
 }
 
-/* ---------------------------------------------------------------- street split */
-
-typedef struct { apr_size_t start, end; } os_tok_t;
-
-static int sep_token(const char *s, os_tok_t t)
-{
-    for (apr_size_t i = t.start; i < t.end; i++)
-        if (s[i] != '-' && s[i] != '/')
-            return 0;
-    return 1;
-}
-
-static const char *trimmed(apr_pool_t *p, const char *s, apr_size_t start, apr_size_t end,
-                           const char *strip_tail)
-{
-    while (start < end && apr_isspace(s[start]))
-        start++;
-    while (end > start && (apr_isspace(s[end - 1]) || (strip_tail && strchr(strip_tail, s[end - 1]))))
-        end--;
-    return apr_pstrmemdup(p, s + start, end - start);
-}
-
-/* The extension: what follows the house number's digits, minus one leading separator. */
-static const char *extension(apr_pool_t *p, const char *s, apr_size_t start, apr_size_t end)
-{
-    const char *e = trimmed(p, s, start, end, NULL);
-    if (*e == '-' || *e == '/')
-        e = trimmed(p, e, 1, strlen(e), NULL);
-    return *e ? e : NULL;
-}
-
-apr_status_t os_order_split_street(apr_pool_t *p, const char *full, const char **street,
-                                   const char **number, const char **ext)
-{
-    apr_size_t len, i = 0, ntok = 0, nd;
-    os_tok_t *tok;
-    long k;
-
-    *street = *number = *ext = NULL;
-    if (!full)
-        return APR_EINVAL;
-    len = strlen(full);
-    tok = apr_palloc(p, sizeof(*tok) * (len / 2 + 1));
-    while (i < len) {
-        while (i < len && apr_isspace(full[i]))
-            i++;
-        if (i == len)
-            break;
-        tok[ntok].start = i;
-        while (i < len && !apr_isspace(full[i]))
-            i++;
-        tok[ntok++].end = i;
-    }
-    if (ntok == 0)
-        return APR_EINVAL;
-
-    for (k = (long)ntok - 1; k >= 1; k--) {
-        if (!apr_isdigit(full[tok[k].start]))
-            continue;
-        if (sep_token(full, tok[k - 1]))
-            continue;
-        for (nd = 0; apr_isdigit(full[tok[k].start + nd]); nd++)
-            ;
-        *street = trimmed(p, full, 0, tok[k].start, ",");
-        if (!**street)
-            continue;
-        *number = apr_pstrmemdup(p, full + tok[k].start, nd);
-        *ext = extension(p, full, tok[k].start + nd, len);
-        return APR_SUCCESS;
-    }
-
-    /* house number first, as in "450 Wallstreet" */
-    if (apr_isdigit(full[tok[0].start]) && ntok > 1) {
-        for (nd = 0; apr_isdigit(full[tok[0].start + nd]); nd++)
-            ;
-        *number = apr_pstrmemdup(p, full + tok[0].start, nd);
-        *ext = extension(p, full, tok[0].start + nd, tok[0].end);
-        *street = trimmed(p, full, tok[1].start, len, ",");
-        if (**street)
-            return APR_SUCCESS;
-    }
-    *street = *number = *ext = NULL;
-    return APR_EINVAL;
-}
-
 /* ---------------------------------------------------------------- address */
 
 static void put_str(apr_pool_t *p, os_json_t *obj, const char *key, const char *v)
@@ -620,7 +480,7 @@ static void address(os_vctx_t *c, const os_json_t *in, os_json_t *out, const cha
                     int required)
 {
     apr_pool_t *p = c->p;
-    const char *f[14] = { 0 };   /* indexed like os_addr_fields */
+    const char *f[14] = { 0 };   /* indexed like os_order_addr_fields */
     const char *split_street = NULL, *split_number = NULL, *split_ext = NULL;
     int split_failed = 0;
     char pre[16], pbuf[64], kbuf[64];   /* "$.shipping_", a field's path, a field's key */
@@ -672,8 +532,8 @@ static void address(os_vctx_t *c, const os_json_t *in, os_json_t *out, const cha
             violate(c, A_PATH("housenumber"), "required", "is required (or give "
                     "%s_street_full)", prefix);
     }
-    for (int i = 0; os_addr_fields[i]; i++)
-        put_str(p, out, join(kbuf, sizeof(kbuf), pre + 2, os_addr_fields[i]), f[i]);
+    for (int i = 0; os_order_addr_fields[i]; i++)
+        put_str(p, out, join(kbuf, sizeof(kbuf), pre + 2, os_order_addr_fields[i]), f[i]);
 #undef A_PATH
 #undef A_VAL
 }
@@ -692,8 +552,6 @@ static void unknown_fields(os_vctx_t *c, const os_json_t *obj, const char *paren
                     "Demand payload");
     }
 }
-
-static int known_item_field(const char *k) { return in_list(os_item_fields, k); }
 
 static int want_bool(os_vctx_t *c, const char *path, const os_json_t *v, int *out)
 {
@@ -730,7 +588,7 @@ static os_json_t *item(os_vctx_t *c, const os_json_t *in, const char *path)
 
     join(pre, sizeof(pre), path, ".");
 
-    unknown_fields(c, in, path, known_item_field);
+    unknown_fields(c, in, path, os_order_known_item_field);
     put_str(p, out, "sku", want_string(c, I_PATH("sku"), os_json_get(in, "sku"), 1,
                                        OS_STR_PLAIN));
     put_str(p, out, "description", want_string(c, I_PATH("description"),
@@ -820,21 +678,6 @@ static os_json_t *items(os_vctx_t *c, const os_json_t *v, apr_size_t *count)
 
 /* ---------------------------------------------------------------- the order */
 
-static int known_top_field(const char *k)
-{
-    const char *suffix = NULL;
-    if (in_list(os_top_fields, k))
-        return 1;
-    if (!strncmp(k, "shipping_", 9))
-        suffix = k + 9;
-    else if (!strncmp(k, "billing_", 8)) {
-        suffix = k + 8;
-        if (!strcmp(suffix, "method"))
-            return 0;
-    }
-    return suffix && in_list(os_addr_fields, suffix);
-}
-
 static const int os_statuses[] = { 0, 1, 8, 9, -1 };
 static const int os_types[] = { 0, 1, -1 };
 static const int os_flags[] = { 0, 1, 2, -1 };
@@ -866,7 +709,7 @@ apr_status_t os_order_from_json(apr_pool_t *p, const os_json_t *in,
     }
     o = apr_pcalloc(p, sizeof(*o));
     pl = os_json_object(p);
-    unknown_fields(&c, in, "$", known_top_field);
+    unknown_fields(&c, in, "$", os_order_known_top_field);
 
     o->reference = want_string(&c, "$.reference", os_json_get(in, "reference"), 1, OS_STR_IDENT);
     put_str(p, pl, "reference", o->reference);
@@ -923,6 +766,13 @@ apr_status_t os_order_from_json(apr_pool_t *p, const os_json_t *in,
 
     o->payload = pl;
     o->canonical = os_json_serialize(p, pl, 1, 0, &o->canonical_len);
+    if (!o->canonical) {
+        /* only a payload nested deeper than the generator writes: never store broken text
+         * (OrderSyncMaxDepth keeps every accepted order well inside that limit) */
+        violate(&c, "$", "max_depth", "is nested too deeply to be written as JSON (at most %d "
+                "levels, the payload object counting as one)", OS_JGEN_MAX_DEPTH);
+        return APR_EINVAL;
+    }
     /* OpenSSL's SHA-256 (the module links libcrypto already): several times faster than
      * APR's SHA-1 on a 2 KB order, and no weaker */
     if (!EVP_Digest(o->canonical, o->canonical_len, dg, &dglen, EVP_sha256(), NULL))

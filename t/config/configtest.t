@@ -47,7 +47,9 @@ my @bad = (
     [ "$dbd$load$store$src" . "OrderSyncSource demo key=file:\@KEYS\@/mage2.key prefix=B\n$loc", qr/OrderSyncSource: source 'demo' is declared twice/, 'duplicate source' ],
     [ "$dbd$load$store$src" . "OrderSyncSource x key=file:\@KEYS\@/mage2.key webhook=ftp://x\n$loc", qr/OrderSyncSource x: webhook must be an http:\/\/ or https:\/\/ URL, got 'ftp:\/\/x'/, 'bad webhook URL' ],
     [ "$dbd$load$store$src" . "OrderSyncMaxBody 10\n$loc", qr/OrderSyncMaxBody must be an integer in 256\.\.67108864, got '10'/, 'max body range' ],
-    [ "$dbd$load$store$src" . "OrderSyncMaxDepth lots\n$loc", qr/OrderSyncMaxDepth must be an integer in 4\.\.512, got 'lots'/, 'max depth not a number' ],
+    [ "$dbd$load$store$src" . "OrderSyncMaxDepth lots\n$loc", qr/OrderSyncMaxDepth must be an integer in 4\.\.126, got 'lots'/, 'max depth not a number' ],
+    # the generator writes 127 levels and every order is sent inside one wrapper
+    [ "$dbd$load$store$src" . "OrderSyncMaxDepth 127\n$loc", qr/OrderSyncMaxDepth must be an integer in 4\.\.126, got '127'/, 'max depth above the generator\'s room' ],
     [ "$dbd$load$store$src" . "OrderSyncMaxItems 0\n$loc", qr/OrderSyncMaxItems must be an integer in 1\.\.100000, got '0'/, 'max items range' ],
     [ "$dbd$load$store$src" . "OrderSyncMaxString 99999999\n$loc", qr/OrderSyncMaxString must be an integer in 16\.\.1048576, got '99999999'/, 'max string range' ],
     [ "$dbd$load$store$src" . "OrderSyncQueueMax -1\n$loc", qr/OrderSyncQueueMax must be an integer in 1\.\.100000000, got '-1'/, 'queue max range' ],
@@ -81,6 +83,7 @@ my @good = (
     [ "$load", 'the module alone, no hub: Apache starts' ],
     [ "$load" . "OrderSyncSource demo key=\${OS_UNSET_VAR_FOR_TEST}\n", 'an unset key where no hub is mounted does not stop Apache' ],
     [ "$dbd$load$store$src$loc", 'a minimal hub' ],
+    [ "$dbd$load$store$src" . "OrderSyncMaxDepth 126\n$loc", 'OrderSyncMaxDepth at its maximum, 126' ],
     [ "$dbd$load$store" . "OrderSyncSource demo key=file:\@KEYS\@/demo.key prefix=D-\nOrderSyncSource mage2 key=file:\@KEYS\@/mage2.key key=file:\@KEYS\@/demo-next.key prefix=M-\n"
       . "OrderSyncDurability full\nOrderSyncMaxBody 2048\nOrderSyncMaxDepth 8\nOrderSyncMaxItems 5\n"
       . "OrderSyncMaxString 64\nOrderSyncQueueMax 10\nOrderSyncStoreTimeout 100\nOrderSyncBatchMax 8\n"

@@ -397,6 +397,136 @@ static void test_generator(void)
     is_int(v->count, 21, "copy is independent of the original");
 }
 
+/* levels containers, the outer one an object ({"k":{"k":...}}) or an array ([[...]]) */
+static os_json_t *nested(int levels, int objects)
+{
+    os_json_t *v = os_json_int(pool, 1);
+    for (int i = 0; i < levels; i++) {
+        os_json_t *c = objects ? os_json_object(pool) : os_json_array(pool);
+        if (objects)
+            os_json_add(pool, c, "k", v);
+        else
+            os_json_push(pool, c, v);
+        v = c;
+    }
+    return v;
+}
+
+static void test_generator_depth(void)
+{
+    apr_size_t len = 99;
+    const char *out;
+    os_json_t *v;
+    os_json_error_t err;
+    yajl_gen g;
+
+    for (int objects = 0; objects <= 1; objects++) {
+        const char *what = objects ? "objects" : "arrays";
+        out = os_json_serialize(pool, nested(OS_JGEN_MAX_DEPTH, objects), 1, 0, &len);
+        ok(out && os_json_parse(pool, out, len, OS_JGEN_MAX_DEPTH, &v, &err) == APR_SUCCESS,
+           "%d nested %s are written as valid JSON", OS_JGEN_MAX_DEPTH, what);
+        len = 99;
+        out = os_json_serialize(pool, nested(OS_JGEN_MAX_DEPTH + 1, objects), 1, 0, &len);
+        ok(out == NULL && len == 0, "%d nested %s: serialize answers NULL, not broken text",
+           OS_JGEN_MAX_DEPTH + 1, what);
+
+        g = os_jgen_create(pool, 0);
+        is_int(os_jgen_value(g, nested(OS_JGEN_MAX_DEPTH, objects), 0), yajl_gen_status_ok,
+               "os_jgen_value of %d nested %s is ok", OS_JGEN_MAX_DEPTH, what);
+        g = os_jgen_create(pool, 0);
+        is_int(os_jgen_value(g, nested(OS_JGEN_MAX_DEPTH + 1, objects), 0),
+               yajl_max_depth_exceeded, "os_jgen_value of %d nested %s reports the depth",
+               OS_JGEN_MAX_DEPTH + 1, what);
+        /* a value written inside a container the caller opened counts that level too */
+        g = os_jgen_create(pool, 0);
+        yajl_gen_map_open(g);
+        os_jgen_str(g, "order");
+        is_int(os_jgen_value(g, nested(OS_JGEN_MAX_DEPTH, objects), 0),
+               yajl_max_depth_exceeded, "%d nested %s inside a wrapper report the depth",
+               OS_JGEN_MAX_DEPTH, what);
+        g = os_jgen_create(pool, 0);
+        yajl_gen_map_open(g);
+        os_jgen_str(g, "order");
+        is_int(os_jgen_value(g, nested(OS_JGEN_MAX_DEPTH - 1, objects), 0), yajl_gen_status_ok,
+               "%d nested %s inside a wrapper are ok", OS_JGEN_MAX_DEPTH - 1, what);
+        yajl_gen_map_close(g);
+        out = os_jgen_finish(pool, g, &len);
+        ok(os_json_parse(pool, out, len, OS_JGEN_MAX_DEPTH, &v, &err) == APR_SUCCESS,
+           "and the wrapped text is valid JSON");
+    }
+}
+
+/* s parses; its only string value (the first array element) is want (want_len bytes) */
+static void surrogate_ok(const char *s, const char *want, apr_size_t want_len, const char *name)
+{
+    os_json_t *v = NULL;
+    os_json_error_t err;
+    apr_status_t rv = parse_str(s, &v, &err);
+    const os_json_t *str = v && v->type == OS_JSON_ARRAY && v->count ? v->vals[0]
+                         : v && v->type == OS_JSON_OBJECT && v->count ? v->vals[0] : NULL;
+    ok(rv == APR_SUCCESS && str && str->len == want_len && !memcmp(str->str, want, want_len),
+       "%s: %s accepted as the same text%s%s", name, s, rv ? ": " : "", rv ? err.message : "");
+}
+
+/* s is refused at byte off with a message naming the escape and the kind of surrogate */
+static void surrogate_bad(const char *s, apr_size_t off, const char *escape, const char *kind,
+                          const char *name)
+{
+    os_json_t *v = NULL;
+    os_json_error_t err;
+    apr_status_t rv = parse_str(s, &v, &err);
+    ok(rv == APR_EGENERAL && v == NULL && err.offset == off && err.message
+       && strstr(err.message, "lone UTF-16 surrogate escape") && strstr(err.message, escape)
+       && strstr(err.message, kind),
+       "%s: %s refused at byte %u (got %s at %u)", name, s, (unsigned)off,
+       rv ? err.message : "ACCEPTED", (unsigned)err.offset);
+}
+
+static void test_surrogates(void)
+{
+    os_json_t *v;
+    os_json_error_t err;
+
+    surrogate_ok("[\"\\uD83D\\uDE00\"]", "\xF0\x9F\x98\x80", 4, "a pair");
+    surrogate_ok("[\"\\ud83d\\ude00\"]", "\xF0\x9F\x98\x80", 4, "a pair in lower case");
+    surrogate_ok("[\"x\\uDBFF\\uDFFFy\"]", "x\xF4\x8F\xBF\xBFy", 6, "the last pair");
+    surrogate_ok("{\"\\uD83D\\uDE00\":1}", "\x31", 1, "a pair in a key");
+    surrogate_ok("[\"\\\\uD800\"]", "\\uD800", 6, "an escaped backslash before uD800");
+    surrogate_ok("[\"\\u00e9\\u0041\\uD7FF\\uE000\"]", "\xC3\xA9\x41\xED\x9F\xBF\xEE\x80\x80",
+                 9, "escapes next to the surrogate range");
+    ok(parse_str("{\"\\uD83D\\uDE00\":1}", &v, &err) == APR_SUCCESS
+       && !strcmp(v->keys[0], "\xF0\x9F\x98\x80"), "the key of a pair is U+1F600");
+
+    surrogate_bad("[\"\\uD800\"]", 2, "\\uD800", "high surrogate must be followed",
+                  "a lone high surrogate (yajl wrote '?')");
+    surrogate_bad("[\"\\uD800\\u0041\"]", 2, "\\uD800", "high surrogate",
+                  "a high surrogate before \\u0041 (yajl wrote U+10041)");
+    surrogate_bad("[\"\\uDBFF\\u0000\"]", 2, "\\uDBFF", "high surrogate",
+                  "a high surrogate before \\u0000 (yajl wrote U+10FC00, the NUL lost)");
+    surrogate_bad("[\"ab\\uD800cd\"]", 4, "\\uD800", "high surrogate", "a high surrogate mid-string");
+    surrogate_bad("[\"\\uD800\\uD800\\uDC00\"]", 2, "\\uD800", "high surrogate",
+                  "two high surrogates");
+    surrogate_bad("[\"\\uD800\\n\"]", 2, "\\uD800", "high surrogate", "a high surrogate before \\n");
+    surrogate_bad("[\"\\uDC00\"]", 2, "\\uDC00", "low surrogate must follow",
+                  "a lone low surrogate (was 'invalid UTF-8')");
+    surrogate_bad("[\"\\uDd1e\\uD834\"]", 2, "\\uDd1e", "low surrogate", "inverted pair");
+    surrogate_bad("{\"\\uD800\":1}", 2, "\\uD800", "high surrogate", "a lone high surrogate in a key");
+    surrogate_bad("{\"\\uD800\\u0041\":1}", 2, "\\uD800", "high surrogate",
+                  "a high surrogate before \\u0041 in a key");
+    surrogate_bad("{\"\\uDBFF\\u0000\":1}", 2, "\\uDBFF", "high surrogate",
+                  "a high surrogate before \\u0000 in a key");
+    surrogate_bad("{\"a\":\"ok\",\n \"\\uDFAA\":0}", 13, "\\uDFAA", "low surrogate",
+                  "a lone low surrogate in a key, second line");
+    ok(parse_str("{\"a\":\"ok\",\n \"\\uDFAA\":0}", &v, &err) == APR_EGENERAL
+       && err.line == 2 && err.column == 3, "line and column of the escape (%u:%u)",
+       err.line, err.column);
+    surrogate_bad("[\"\\\\\\uD800\"]", 4, "\\uD800", "high surrogate",
+                  "an escaped backslash then a real lone escape");
+    /* an error yajl finds before the escape is still the one reported */
+    ok(parse_str("[tru, \"\\uD800\"]", &v, &err) == APR_EGENERAL && err.offset < 5
+       && !strstr(err.message, "surrogate"), "an earlier syntax error wins: %s", err.message);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -408,6 +538,8 @@ int main(void)
     test_numbers_and_tree();
     test_duplicates();
     test_generator();
+    test_generator_depth();
+    test_surrogates();
     test_corpus();
 
     apr_pool_destroy(pool);

@@ -259,6 +259,24 @@ static const field_case_t cases[] = {
     {0, "source_id", "[]", "type", NULL},
     {0, "source_id", S65, "max_length", NULL},
     {0, "source_id", "\"web\\nshop\"", "format", NULL},
+    /* reference / source_id are segments of the status URL */
+    {0, "reference", "\"a/b\"", "format", NULL},
+    {0, "reference", "\"/\"", "format", NULL},
+    {0, "reference", "\"x/../WEB-1001\"", "format", NULL},
+    {0, "reference", "\"../../../../evil\"", "format", NULL},
+    {0, "reference", "\".\"", "format", NULL},
+    {0, "reference", "\"..\"", "format", NULL},
+    {0, "reference", "\"a\\\\b\"", "format", NULL},
+    {0, "reference", "\"..\\\\x\"", "format", NULL},
+    {0, "reference", "\".hidden\"", NULL, "\".hidden\""},
+    {0, "reference", "\"...\"", NULL, "\"...\""},
+    {0, "reference", "\"a..b\"", NULL, "\"a..b\""},
+    {0, "reference", "\"a b?c#d%e+f;g\"", NULL, "\"a b?c#d%e+f;g\""},
+    {0, "reference", "\"WEB%2F1001\"", NULL, "\"WEB%2F1001\""},
+    {0, "reference", "\"Bestellung-\\u00c4\\u00d6\\u00dc-\\u4e2d\\u6587\"", NULL, NULL},
+    {0, "source_id", "\"web/shop\"", "format", NULL},
+    {0, "source_id", "\"..\"", "format", NULL},
+    {0, "source_id", "\".\"", "format", NULL},
     /* status */
     {0, "status", "\"0\"", NULL, "0"},
     {0, "status", "1", NULL, "1"},
@@ -855,6 +873,71 @@ static void test_canonical(void)
        "digest differs when status changes");
 }
 
+/* The payload with options nested so that the whole order is `levels` deep (the payload
+ * object is level 1, options level 2). */
+static os_json_t *deep_order(int levels)
+{
+    os_json_t *pl = parse(BASE), *v = os_json_int(pool, 1);
+    for (int i = 0; i < levels - 1; i++) {
+        os_json_t *c = os_json_object(pool);
+        os_json_add(pool, c, "k", v);
+        v = c;
+    }
+    os_json_add(pool, pl, "options", v);
+    return pl;
+}
+
+static void test_depth(void)
+{
+    result_t r = run_tree(deep_order(OS_JGEN_MAX_DEPTH), NULL);
+    const os_violation_t *v;
+    os_json_t *back;
+    os_json_error_t err;
+
+    ok(r.rv == APR_SUCCESS && r.o->canonical
+       && os_json_parse(pool, r.o->canonical, r.o->canonical_len, OS_JGEN_MAX_DEPTH, &back,
+                        &err) == APR_SUCCESS,
+       "an order %d levels deep has a valid canonical text", OS_JGEN_MAX_DEPTH);
+    r = run_tree(deep_order(OS_JGEN_MAX_DEPTH + 1), NULL);
+    v = find_viol(&r, "$", "max_depth");
+    ok(r.rv == APR_EINVAL && r.o == NULL && r.viol->nelts == 1 && v
+       && strstr(v->message, "nested too deeply") && strstr(v->message, "127"),
+       "an order %d levels deep is refused, not stored as broken JSON: %s",
+       OS_JGEN_MAX_DEPTH + 1, v ? v->message : "no violation");
+}
+
+static void test_reference_messages(void)
+{
+    os_json_t *pl = parse(BASE);
+    result_t r;
+    const os_violation_t *v;
+
+    set(pl, "reference", "\"x/../WEB-1001\"");
+    r = run_tree(pl, NULL);
+    v = find_viol(&r, "$.reference", "format");
+    is_str(v ? v->message : NULL, "reference must not contain '/' (the order's status URL is "
+           "<base>/orders/<source_id>/<reference>, and <reference> is one segment of it), got "
+           "\"x/../WEB-1001\"", "a '/' in the reference is named");
+    set(pl, "reference", "\"..\"");
+    r = run_tree(pl, NULL);
+    v = find_viol(&r, "$.reference", "format");
+    is_str(v ? v->message : NULL, "reference must not be '.' or '..' (the order's status URL is "
+           "<base>/orders/<source_id>/<reference>, where <reference> would be resolved away), "
+           "got \"..\"", "'..' as the reference is named");
+    set(pl, "reference", "\"a\\\\b/c\"");
+    r = run_tree(pl, NULL);
+    v = find_viol(&r, "$.reference", "format");
+    ok(v && strstr(v->message, "must not contain '/' or '\\'"), "both separators named: %s",
+       v ? v->message : "none");
+    set(pl, "reference", "\"R1\"");
+    set(pl, "source_id", "\".\"");
+    r = run_tree(pl, NULL);
+    v = find_viol(&r, "$.source_id", "format");
+    ok(v && strstr(v->message, "source_id must not be '.' or '..'")
+       && strstr(v->message, "where <source_id> would"), "source_id '.' is named: %s",
+       v ? v->message : "none");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -874,6 +957,8 @@ int main(void)
     test_items_structure();
     test_street_split();
     test_canonical();
+    test_depth();
+    test_reference_messages();
 
     apr_pool_destroy(pool);
     done();
