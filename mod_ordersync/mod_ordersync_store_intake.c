@@ -5,10 +5,14 @@
 
 APLOG_USE_MODULE(ordersync);
 
-/* Counting the queue costs a scan of the waiting jobs, so the writer counts at most once a
- * second and adds what it commits in between; close to a limit it counts every batch, so
- * the limit holds across processes. */
+/* Counting the queue costs a scan of the waiting jobs (a join for a source's share), which
+ * grows with the queue: at a million waiting orders a count every second would take most
+ * of the committer's time. So the writer adds what it commits itself and counts anew once a
+ * minute while the queue is far from its limit, once a second within a tenth of it, and
+ * every batch right at it, so the limit holds across processes. A source's share is counted
+ * only when the whole queue could exceed it. */
 #define OS_QUEUE_RECOUNT apr_time_from_sec(1)
+#define OS_QUEUE_RECOUNT_FAR apr_time_from_sec(60)
 #define OS_FULL_LOG_EVERY apr_time_from_sec(60)
 
 typedef struct {
@@ -56,6 +60,13 @@ static os_source_count_t *source_count(os_conn_t *c, apr_pool_t *p, os_queue_cou
     if (!sc) {
         sc = apr_pcalloc(qc->pool, sizeof(*sc));
         apr_hash_set(qc->sources, apr_pstrdup(qc->pool, source_id), APR_HASH_KEY_STRING, sc);
+    }
+    if (qc->queued + n <= conf->source_queue_max) {
+        /* the whole queue is within the share: so is the source (counted when it matters) */
+        sc->counted_at = 0;
+        sc->queued = 0;
+        sc->room = conf->source_queue_max - qc->queued;
+        return sc;
     }
     if (sc->counted_at == 0 || apr_time_now() - sc->counted_at >= OS_QUEUE_RECOUNT
         || conf->source_queue_max - sc->queued <= 2 * n) {
@@ -191,7 +202,9 @@ static os_txn_outcome_e commit_list(const os_store_conf_t *conf, os_conn_t *c, a
         return OS_TXN_FAILED;
     }
     room = conf->queue_max - qc->queued;
-    if (apr_time_now() - qc->counted_at >= OS_QUEUE_RECOUNT || room <= 2 * n) {
+    if (room <= 2 * n
+        || apr_time_now() - qc->counted_at >= (room <= conf->queue_max / 10 + 2 * n
+                                              ? OS_QUEUE_RECOUNT : OS_QUEUE_RECOUNT_FAR)) {
         if ((rv = count_one(c, p, ST_QUEUE_DEPTH, 0, NULL, &qc->queued))) goto rollback;
         qc->counted_at = apr_time_now();
         room = conf->queue_max - qc->queued;
