@@ -5,6 +5,7 @@
 #include "mod_ordersync.h"
 #include "os_json.h"
 #include "os_order.h"
+#include "mod_ordersync_body.h"
 #include "apr_lib.h"
 
 #define OS_REALM "ordersync"
@@ -54,52 +55,40 @@ static int json_content_type(request_rec *r)
         || (n > 5 && !strncasecmp(ct + n - 5, "+json", 5) && !strncasecmp(ct, "application/", 12));
 }
 
-/* Reads the whole body, refusing more than `max` bytes. Returns OK, or an HTTP status. */
-static int read_body(request_rec *r, apr_int64_t max, char **buf, apr_size_t *len)
+/* 400 for a body that is not JSON, saying where (err from os_json_parse). */
+static int malformed(request_rec *r, apr_status_t rv, const os_json_error_t *err, int depth)
 {
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    apr_size_t cap, used = 0;
-    char *b;
-    long n;
-    int rc;
-
-    if (cl && apr_atoi64(cl) > max) return HTTP_REQUEST_ENTITY_TOO_LARGE;
-    if ((rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK)) != OK) return rc;
-    cap = cl ? (apr_size_t)apr_atoi64(cl) + 1 : 8192;
-    b = apr_palloc(r->pool, cap);
-    if (ap_should_client_block(r)) {
-        for (;;) {
-            if (used + 1 >= cap) {
-                char *nb;
-                if ((apr_int64_t)used >= max + 1) break;
-                cap *= 2;
-                nb = apr_palloc(r->pool, cap);
-                memcpy(nb, b, used);
-                b = nb;
-            }
-            n = ap_get_client_block(r, b + used, cap - used - 1);
-            if (n < 0) return HTTP_BAD_REQUEST;
-            if (n == 0) break;
-            used += n;
-            if ((apr_int64_t)used > max) {
-                ap_discard_request_body(r);
-                return HTTP_REQUEST_ENTITY_TOO_LARGE;
-            }
-        }
-    }
-    b[used] = '\0';
-    *buf = b;
-    *len = used;
-    return OK;
+    yajl_gen g = os_problem_begin(r, HTTP_BAD_REQUEST,
+                                  rv == APR_ENOSPC ? "too-deep" : "malformed-json",
+                                  rv == APR_ENOSPC ? "JSON nested too deeply" : "Malformed JSON",
+                                  apr_psprintf(r->pool, "%s at byte %" APR_SIZE_T_FMT
+                                               " (line %u, column %u)",
+                                               err->message, err->offset, err->line, err->column));
+    os_jgen_kv_int(g, "offset", (apr_int64_t)err->offset);
+    os_jgen_kv_int(g, "line", err->line);
+    os_jgen_kv_int(g, "column", err->column);
+    if (rv == APR_ENOSPC) os_jgen_kv_int(g, "max_depth", depth);
+    return os_problem_send(r, HTTP_BAD_REQUEST, g);
 }
 
-/* Reads and parses the JSON body. Returns OK with *doc set, or DONE when it could not and
- * has answered the request itself (415/413/400). */
-static int parse_body(request_rec *r, os_json_t **doc)
+static apr_int64_t max_body(request_rec *r)
 {
     os_srv_conf_t *sc = os_srv_conf(r->server);
-    apr_int64_t max = sc->max_body == OS_UNSET ? OS_DEFAULT_MAX_BODY : sc->max_body;
-    int depth = OS_CONF_INT(sc->max_depth, OS_DEFAULT_MAX_DEPTH);
+    return sc->max_body == OS_UNSET ? OS_DEFAULT_MAX_BODY : sc->max_body;
+}
+
+static int max_depth(request_rec *r)
+{
+    return OS_CONF_INT(os_srv_conf(r->server)->max_depth, OS_DEFAULT_MAX_DEPTH);
+}
+
+/* Reads and parses the JSON body; `peek` (may be NULL) sees it while it arrives. Returns OK
+ * with *doc set, or DONE when it could not and has answered the request itself
+ * (415/413/400, or whatever peek answered). */
+static int parse_body(request_rec *r, os_body_peek_fn *peek, void *baton, os_json_t **doc)
+{
+    apr_int64_t max = max_body(r);
+    int depth = max_depth(r);
     os_json_error_t err;
     apr_status_t rv;
     char *buf;
@@ -108,22 +97,29 @@ static int parse_body(request_rec *r, os_json_t **doc)
 
     *doc = NULL;
     if (!json_content_type(r)) {
-        ap_discard_request_body(r);
+        const char *ct = apr_table_get(r->headers_in, "Content-Type");
+        /* the body is not read: the connection closes after the answer */
+        r->connection->keepalive = AP_CONN_CLOSE;
         os_problem(r, HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type",
                           "Unsupported Media Type",
                           apr_psprintf(r->pool, "the body must be JSON (Content-Type: "
                                        "application/json), got %s",
-                                       apr_table_get(r->headers_in, "Content-Type")
-                                       ? ap_escape_logitem(r->pool, apr_table_get(r->headers_in, "Content-Type"))
-                                       : "no Content-Type"));
+                                       ct ? ap_escape_logitem(r->pool, ct) : "no Content-Type"));
         return DONE;
     }
     os_store_expect(r);
-    rc = read_body(r, max, &buf, &len);
+    rc = os_body_read(r, max, peek, baton, &buf, &len);
+    if (rc == DONE) return DONE;
     if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
         os_problem(r, rc, "body-too-large", "Payload Too Large",
                    apr_psprintf(r->pool, "the body is larger than %" APR_INT64_T_FMT
                                 " bytes (" OS_DIR_MAX_BODY ")", max));
+        return DONE;
+    }
+    if (rc == HTTP_SERVICE_UNAVAILABLE) {
+        apr_table_setn(r->headers_out, "Retry-After", "5");
+        os_problem(r, rc, "no-memory", "Service Unavailable",
+                   "the server could not hold the request body right now; retry later");
         return DONE;
     }
     if (rc != OK) {
@@ -133,17 +129,7 @@ static int parse_body(request_rec *r, os_json_t **doc)
     }
     rv = os_json_parse(r->pool, buf, len, depth, doc, &err);
     if (rv != APR_SUCCESS) {
-        yajl_gen g = os_problem_begin(r, HTTP_BAD_REQUEST,
-                                      rv == APR_ENOSPC ? "too-deep" : "malformed-json",
-                                      rv == APR_ENOSPC ? "JSON nested too deeply" : "Malformed JSON",
-                                      apr_psprintf(r->pool, "%s at byte %" APR_SIZE_T_FMT
-                                                   " (line %u, column %u)",
-                                                   err.message, err.offset, err.line, err.column));
-        os_jgen_kv_int(g, "offset", (apr_int64_t)err.offset);
-        os_jgen_kv_int(g, "line", err.line);
-        os_jgen_kv_int(g, "column", err.column);
-        if (rv == APR_ENOSPC) os_jgen_kv_int(g, "max_depth", depth);
-        os_problem_send(r, HTTP_BAD_REQUEST, g);
+        malformed(r, rv, &err, depth);
         return DONE;
     }
     return OK;
@@ -290,7 +276,7 @@ int os_intake_orders(request_rec *r, const char *const *params)
 
     (void)params;
     if (!(src = bearer_source(r))) return OK;
-    if (parse_body(r, &doc) != OK) return OK;
+    if (parse_body(r, NULL, NULL, &doc) != OK) return OK;
     if (accept_order(r, src, doc, &op) == DONE) return OK;
     if ((rc = store_refusal(r, &op)) != DECLINED) return rc;
 
@@ -326,7 +312,7 @@ int os_intake_enqueue(request_rec *r, const char *const *params)
     int rc;
 
     (void)params;
-    if (parse_body(r, &doc) != OK) return OK;
+    if (parse_body(r, NULL, NULL, &doc) != OK) return OK;
     key = os_json_get(doc, "access_key");
     if (!key || key->type != OS_JSON_STRING || !*key->str) {
         return unauthorized(r, "the envelope has no access_key", 0);
