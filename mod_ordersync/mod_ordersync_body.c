@@ -1,9 +1,12 @@
 /* mod_ordersync_body.c: the request body, read into one buffer that grows with the bytes
- * received: a client that claims 64 MB and sends nothing costs one small block, not 64 MB. */
+ * received (a client that claims 64 MB and sends nothing costs one small block, not 64 MB),
+ * and the streaming scan the drop-in route uses to find the envelope's access_key before
+ * the rest of the body is read. */
 #include "mod_ordersync.h"
 #include "mod_ordersync_body.h"
 
 #include <stdlib.h>
+#include <yajl/yajl_parse.h>
 
 /* ---- the body ------------------------------------------------------------------- */
 
@@ -70,4 +73,124 @@ int os_body_read(request_rec *r, apr_int64_t max, os_body_peek_fn *peek, void *b
     *buf = bb->b;
     *len = used;
     return OK;
+}
+
+/* ---- the scan ------------------------------------------------------------------- */
+
+struct os_scan_t {
+    yajl_handle h;
+    const char *name;
+    apr_size_t name_len;
+    apr_pool_t *p;
+    int depth;           /* containers open around the current token */
+    int want;            /* the next value at depth 1 is the member's */
+    os_scan_e state;
+    char *value;
+    apr_size_t value_len;
+};
+
+/* A value of any kind at the current depth. Returns 0 (stop) once the answer is known. */
+static int scan_value(os_scan_t *s, const unsigned char *str, size_t len, int is_string)
+{
+    if (s->depth == 0) {
+        s->state = OS_SCAN_ABSENT;       /* a scalar document: not an object */
+        return 0;
+    }
+    if (s->depth == 1 && s->want) {
+        if (is_string) {
+            s->value = apr_pstrmemdup(s->p, (const char *)str, len);
+            s->value_len = len;
+            s->state = OS_SCAN_STRING;
+        }
+        else {
+            s->state = OS_SCAN_NOT_STRING;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+static int scan_null(void *ctx) { return scan_value(ctx, NULL, 0, 0); }
+static int scan_bool(void *ctx, int b) { (void)b; return scan_value(ctx, NULL, 0, 0); }
+static int scan_number(void *ctx, const char *t, size_t l) { (void)t; (void)l; return scan_value(ctx, NULL, 0, 0); }
+static int scan_string(void *ctx, const unsigned char *str, size_t len)
+{
+    return scan_value(ctx, str, len, 1);
+}
+
+static int scan_open(os_scan_t *s, int is_map)
+{
+    if ((s->depth == 0 && !is_map) || (s->depth == 1 && s->want)) {
+        s->state = s->depth == 0 ? OS_SCAN_ABSENT : OS_SCAN_NOT_STRING;
+        return 0;
+    }
+    s->depth++;
+    return 1;
+}
+
+static int scan_start_map(void *ctx) { return scan_open(ctx, 1); }
+static int scan_start_array(void *ctx) { return scan_open(ctx, 0); }
+
+static int scan_key(void *ctx, const unsigned char *key, size_t len)
+{
+    os_scan_t *s = ctx;
+    if (s->depth == 1) s->want = len == s->name_len && !memcmp(key, s->name, len);
+    return 1;
+}
+
+static int scan_close(void *ctx)
+{
+    os_scan_t *s = ctx;
+    if (--s->depth == 0) {
+        s->state = OS_SCAN_ABSENT;       /* the object ended without the member */
+        return 0;
+    }
+    return 1;
+}
+
+static const yajl_callbacks scan_callbacks = {
+    scan_null, scan_bool, NULL, NULL, scan_number, scan_string,
+    scan_start_map, scan_key, scan_close, scan_start_array, scan_close
+};
+
+static apr_status_t scan_free(void *data)
+{
+    os_scan_t *s = data;
+    if (s->h) yajl_free(s->h);
+    s->h = NULL;
+    return APR_SUCCESS;
+}
+
+os_scan_t *os_scan_create(apr_pool_t *p, const char *name)
+{
+    os_scan_t *s = apr_pcalloc(p, sizeof(*s));
+    s->p = p;
+    s->name = name;
+    s->name_len = strlen(name);
+    s->state = OS_SCAN_MORE;
+    s->h = yajl_alloc(&scan_callbacks, NULL, s);
+    if (!s->h) {
+        s->state = OS_SCAN_SYNTAX;
+        return s;
+    }
+    /* the same grammar as the full parse (os_json_parse): strict RFC 8259 */
+    yajl_config(s->h, yajl_allow_comments, 0);
+    yajl_config(s->h, yajl_dont_validate_strings, 0);
+    apr_pool_cleanup_register(p, s, scan_free, apr_pool_cleanup_null);
+    return s;
+}
+
+os_scan_e os_scan_feed(os_scan_t *s, const char *data, apr_size_t len)
+{
+    yajl_status ys;
+    if (s->state != OS_SCAN_MORE || !len) return s->state;
+    ys = yajl_parse(s->h, (const unsigned char *)data, len);
+    if (ys == yajl_status_error && s->state == OS_SCAN_MORE) s->state = OS_SCAN_SYNTAX;
+    return s->state;
+}
+
+const char *os_scan_value(const os_scan_t *s, apr_size_t *len)
+{
+    if (len) *len = s->value_len;
+    return s->value;
 }

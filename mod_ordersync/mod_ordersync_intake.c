@@ -299,27 +299,103 @@ int os_intake_orders(request_rec *r, const char *const *params)
     return os_send_json(r, status, g);
 }
 
+/* The drop-in route's envelope is authenticated by a member of the body, so the body is
+ * scanned while it arrives: the access_key is checked as soon as it is complete, and a
+ * request is never read further than OS_PREAUTH_MAX bytes before that. A wrong key is
+ * answered at once, without reading the rest. */
+typedef struct {
+    os_scan_t *scan;
+    const os_source_t *src;      /* set once the access_key was found and is a source's */
+    int done;                    /* the scan has its answer: no more feeding */
+} os_preauth_t;
+
+/* The whole string: a key with a NUL inside is no key (a comparison up to the NUL would
+ * accept "<key>\u0000anything"). */
+static const os_source_t *source_by_access_key(request_rec *r, const char *key, apr_size_t len)
+{
+    if (!key || !len || strlen(key) != len) return NULL;
+    return os_source_by_key(os_srv_conf(r->server), key);
+}
+
+static int preauth_peek(request_rec *r, void *baton, const char *buf, apr_size_t old_len,
+                        apr_size_t len)
+{
+    os_preauth_t *pa = baton;
+    apr_size_t upto = len < OS_PREAUTH_MAX ? len : OS_PREAUTH_MAX;
+    const char *key;
+    apr_size_t key_len;
+    os_json_error_t err;
+    apr_status_t rv;
+
+    if (pa->done) return OK;
+    switch (os_scan_feed(pa->scan, buf + old_len, upto > old_len ? upto - old_len : 0)) {
+    case OS_SCAN_STRING:
+        pa->done = 1;
+        key = os_scan_value(pa->scan, &key_len);
+        if (!(pa->src = source_by_access_key(r, key, key_len))) {
+            unauthorized(r, "the access_key is not the key of any source", 1);
+            return DONE;
+        }
+        return OK;
+    case OS_SCAN_NOT_STRING:
+    case OS_SCAN_ABSENT:
+        pa->done = 1;
+        unauthorized(r, "the envelope has no access_key", 0);
+        return DONE;
+    case OS_SCAN_SYNTAX:
+        pa->done = 1;
+        /* the full parser over what arrived says where, as it would over the whole body */
+        memset(&err, 0, sizeof(err));
+        rv = os_json_parse(r->pool, buf, upto, max_depth(r), NULL, &err);
+        if (rv == APR_SUCCESS || !err.message) {
+            rv = APR_EGENERAL;
+            err.message = "not JSON";
+            err.offset = upto;
+            err.line = err.column = 1;
+        }
+        malformed(r, rv, &err, max_depth(r));
+        return DONE;
+    default:
+        break;
+    }
+    if (len >= OS_PREAUTH_MAX) {
+        yajl_gen g;
+        pa->done = 1;
+        g = os_problem_begin(r, HTTP_REQUEST_ENTITY_TOO_LARGE, "access-key-too-late",
+                             "Payload Too Large",
+                             apr_psprintf(r->pool, "the envelope's access_key must come within "
+                                          "its first %d bytes (send it first); none was found "
+                                          "there, the rest was not read", OS_PREAUTH_MAX));
+        os_jgen_kv_int(g, "preauth_limit", OS_PREAUTH_MAX);
+        os_problem_send(r, HTTP_REQUEST_ENTITY_TOO_LARGE, g);
+        return DONE;
+    }
+    return OK;
+}
+
 /* Clougistic's envelope: {"access_key", "entity_id", "payload"}. The access key is the
  * source's intake key; it is checked and dropped, never stored or forwarded. */
 int os_intake_enqueue(request_rec *r, const char *const *params)
 {
-    os_srv_conf_t *sc = os_srv_conf(r->server);
     const os_source_t *src = NULL;
     const os_json_t *key, *entity, *payload;
+    os_preauth_t pa;
     os_json_t *doc;
     os_intake_op_t op;
     yajl_gen g;
     int rc;
 
     (void)params;
-    if (parse_body(r, NULL, NULL, &doc) != OK) return OK;
+    memset(&pa, 0, sizeof(pa));
+    pa.scan = os_scan_create(r->pool, "access_key");
+    if (parse_body(r, preauth_peek, &pa, &doc) != OK) return OK;
+    /* the scan saw the whole body (shorter than OS_PREAUTH_MAX) without an answer, or
+     * found the key: the parsed document decides, as the scan would have */
     key = os_json_get(doc, "access_key");
     if (!key || key->type != OS_JSON_STRING || !*key->str) {
         return unauthorized(r, "the envelope has no access_key", 0);
     }
-    /* the whole string: a key with a NUL inside is no key (a comparison up to the NUL
-     * would accept "<key>\u0000anything") */
-    if (strlen(key->str) != key->len || !(src = os_source_by_key(sc, key->str))) {
+    if (!(src = source_by_access_key(r, key->str, key->len))) {
         return unauthorized(r, "the access_key is not the key of any source", 1);
     }
     entity = os_json_get(doc, "entity_id");
