@@ -1,6 +1,7 @@
 /* mod_ordersync_body.h: reading a request body into one buffer that grows with the bytes
  * that arrived (never with what Content-Length claims), a streaming scan that finds one
- * top-level string member of a JSON object before the whole body is there. */
+ * top-level string member of a JSON object before the whole body is there, and text that
+ * may safely go into an answer (valid UTF-8). */
 #ifndef MOD_ORDERSYNC_BODY_H
 #define MOD_ORDERSYNC_BODY_H
 
@@ -44,5 +45,9 @@ os_scan_t *os_scan_create(apr_pool_t *p, const char *name);
 os_scan_e os_scan_feed(os_scan_t *s, const char *data, apr_size_t len);
 /* The member's value (OS_SCAN_STRING): NUL-terminated, len bytes (may hold a NUL). */
 const char *os_scan_value(const os_scan_t *s, apr_size_t *len);
+
+/* s itself when it is valid UTF-8 (or NULL), else a copy in p in which each byte that
+ * does not belong to a valid sequence is replaced by U+FFFD. */
+const char *os_utf8_safe(apr_pool_t *p, const char *s);
 
 #endif

@@ -1,7 +1,7 @@
 /* mod_ordersync_body.c: the request body, read into one buffer that grows with the bytes
  * received (a client that claims 64 MB and sends nothing costs one small block, not 64 MB),
- * and the streaming scan the drop-in route uses to find the envelope's access_key before
- * the rest of the body is read. */
+ * the streaming scan the drop-in route uses to find the envelope's access_key before the
+ * rest of the body is read, and the UTF-8 repair for text that goes into answers. */
 #include "mod_ordersync.h"
 #include "mod_ordersync_body.h"
 
@@ -193,4 +193,56 @@ const char *os_scan_value(const os_scan_t *s, apr_size_t *len)
 {
     if (len) *len = s->value_len;
     return s->value;
+}
+
+/* ---- UTF-8 ---------------------------------------------------------------------- */
+
+/* The length of the valid UTF-8 sequence at s (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), or 0. */
+static apr_size_t utf8_seq(const unsigned char *s)
+{
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) return (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 ? 3 : 0;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80
+            ? 4 : 0;
+    }
+    return 0;
+}
+
+const char *os_utf8_safe(apr_pool_t *p, const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    apr_size_t i, n, bad = 0, len;
+    char *out, *o;
+
+    if (!s) return NULL;
+    for (i = 0; u[i]; i += n ? n : 1) {
+        n = utf8_seq(u + i);
+        if (!n) bad++;
+    }
+    if (!bad) return s;
+    len = i;
+    o = out = apr_palloc(p, len + bad * 2 + 1);
+    for (i = 0; u[i]; ) {
+        n = utf8_seq(u + i);
+        if (n) {
+            memcpy(o, u + i, n);
+            o += n;
+            i += n;
+        }
+        else {
+            memcpy(o, "\xEF\xBF\xBD", 3);    /* U+FFFD REPLACEMENT CHARACTER */
+            o += 3;
+            i++;
+        }
+    }
+    *o = '\0';
+    return out;
 }

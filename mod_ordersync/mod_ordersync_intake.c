@@ -149,9 +149,9 @@ static int invalid(request_rec *r, apr_array_header_t *violations)
     for (i = 0; i < violations->nelts; i++) {
         const os_violation_t *v = &APR_ARRAY_IDX(violations, i, os_violation_t);
         yajl_gen_map_open(g);
-        os_jgen_kv_str(g, "path", v->path);
+        os_jgen_kv_str(g, "path", os_utf8_safe(r->pool, v->path));
         os_jgen_kv_str(g, "rule", v->rule);
-        os_jgen_kv_str(g, "message", v->message);
+        os_jgen_kv_str(g, "message", os_utf8_safe(r->pool, v->message));
         yajl_gen_map_close(g);
     }
     yajl_gen_array_close(g);
