@@ -3,6 +3,7 @@
  * every error as an RFC 9457 problem document. */
 #include "mod_ordersync.h"
 #include "os_json.h"
+#include "mod_ordersync_body.h"
 
 typedef int os_route_fn(request_rec *r, const char *const *params);
 
@@ -146,6 +147,37 @@ int os_send_json(request_rec *r, int status, yajl_gen g)
     return send_body(r, status, "application/json", g);
 }
 
+/* The problem's "instance": the request's path as it was sent (a URI reference, still
+ * percent-encoded), with any byte that is not printable ASCII percent-encoded too, so that
+ * the answer is valid UTF-8 whatever bytes the request line held. */
+static const char *problem_instance(request_rec *r)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *u = (const unsigned char *)(r->parsed_uri.path ? r->parsed_uri.path
+                                                                        : r->uri);
+    apr_size_t i, odd = 0;
+    char *out, *o;
+
+    if (!u) return NULL;
+    for (i = 0; u[i]; i++) odd += u[i] < 0x21 || u[i] > 0x7E;
+    if (!odd) return (const char *)u;
+    o = out = apr_palloc(r->pool, i + odd * 2 + 1);
+    for (i = 0; u[i]; i++) {
+        if (u[i] < 0x21 || u[i] > 0x7E) {
+            *o++ = '%';
+            *o++ = hex[u[i] >> 4];
+            *o++ = hex[u[i] & 15];
+        }
+        else {
+            *o++ = (char)u[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Every string a problem carries is valid UTF-8: a detail that quotes the request's bytes
+ * (a path, a header) has invalid sequences replaced by U+FFFD. */
 yajl_gen os_problem_begin(request_rec *r, int status, const char *slug, const char *title,
                           const char *detail)
 {
@@ -154,8 +186,8 @@ yajl_gen os_problem_begin(request_rec *r, int status, const char *slug, const ch
     os_jgen_kv_str(g, "type", apr_pstrcat(r->pool, OS_PROBLEM_TYPE_BASE, slug, NULL));
     os_jgen_kv_str(g, "title", title);
     os_jgen_kv_int(g, "status", status);
-    if (detail) os_jgen_kv_str(g, "detail", detail);
-    os_jgen_kv_str(g, "instance", r->uri);
+    if (detail) os_jgen_kv_str(g, "detail", os_utf8_safe(r->pool, detail));
+    os_jgen_kv_str(g, "instance", problem_instance(r));
     return g;
 }
 

@@ -5,6 +5,7 @@
 #include "mod_ordersync.h"
 #include "os_json.h"
 #include "os_order.h"
+#include "mod_ordersync_body.h"
 #include "apr_lib.h"
 
 #define OS_REALM "ordersync"
@@ -54,52 +55,40 @@ static int json_content_type(request_rec *r)
         || (n > 5 && !strncasecmp(ct + n - 5, "+json", 5) && !strncasecmp(ct, "application/", 12));
 }
 
-/* Reads the whole body, refusing more than `max` bytes. Returns OK, or an HTTP status. */
-static int read_body(request_rec *r, apr_int64_t max, char **buf, apr_size_t *len)
+/* 400 for a body that is not JSON, saying where (err from os_json_parse). */
+static int malformed(request_rec *r, apr_status_t rv, const os_json_error_t *err, int depth)
 {
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    apr_size_t cap, used = 0;
-    char *b;
-    long n;
-    int rc;
-
-    if (cl && apr_atoi64(cl) > max) return HTTP_REQUEST_ENTITY_TOO_LARGE;
-    if ((rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK)) != OK) return rc;
-    cap = cl ? (apr_size_t)apr_atoi64(cl) + 1 : 8192;
-    b = apr_palloc(r->pool, cap);
-    if (ap_should_client_block(r)) {
-        for (;;) {
-            if (used + 1 >= cap) {
-                char *nb;
-                if ((apr_int64_t)used >= max + 1) break;
-                cap *= 2;
-                nb = apr_palloc(r->pool, cap);
-                memcpy(nb, b, used);
-                b = nb;
-            }
-            n = ap_get_client_block(r, b + used, cap - used - 1);
-            if (n < 0) return HTTP_BAD_REQUEST;
-            if (n == 0) break;
-            used += n;
-            if ((apr_int64_t)used > max) {
-                ap_discard_request_body(r);
-                return HTTP_REQUEST_ENTITY_TOO_LARGE;
-            }
-        }
-    }
-    b[used] = '\0';
-    *buf = b;
-    *len = used;
-    return OK;
+    yajl_gen g = os_problem_begin(r, HTTP_BAD_REQUEST,
+                                  rv == APR_ENOSPC ? "too-deep" : "malformed-json",
+                                  rv == APR_ENOSPC ? "JSON nested too deeply" : "Malformed JSON",
+                                  apr_psprintf(r->pool, "%s at byte %" APR_SIZE_T_FMT
+                                               " (line %u, column %u)",
+                                               err->message, err->offset, err->line, err->column));
+    os_jgen_kv_int(g, "offset", (apr_int64_t)err->offset);
+    os_jgen_kv_int(g, "line", err->line);
+    os_jgen_kv_int(g, "column", err->column);
+    if (rv == APR_ENOSPC) os_jgen_kv_int(g, "max_depth", depth);
+    return os_problem_send(r, HTTP_BAD_REQUEST, g);
 }
 
-/* Reads and parses the JSON body. Returns OK with *doc set, or DONE when it could not and
- * has answered the request itself (415/413/400). */
-static int parse_body(request_rec *r, os_json_t **doc)
+static apr_int64_t max_body(request_rec *r)
 {
     os_srv_conf_t *sc = os_srv_conf(r->server);
-    apr_int64_t max = sc->max_body == OS_UNSET ? OS_DEFAULT_MAX_BODY : sc->max_body;
-    int depth = OS_CONF_INT(sc->max_depth, OS_DEFAULT_MAX_DEPTH);
+    return sc->max_body == OS_UNSET ? OS_DEFAULT_MAX_BODY : sc->max_body;
+}
+
+static int max_depth(request_rec *r)
+{
+    return OS_CONF_INT(os_srv_conf(r->server)->max_depth, OS_DEFAULT_MAX_DEPTH);
+}
+
+/* Reads and parses the JSON body; `peek` (may be NULL) sees it while it arrives. Returns OK
+ * with *doc set, or DONE when it could not and has answered the request itself
+ * (415/413/400, or whatever peek answered). */
+static int parse_body(request_rec *r, os_body_peek_fn *peek, void *baton, os_json_t **doc)
+{
+    apr_int64_t max = max_body(r);
+    int depth = max_depth(r);
     os_json_error_t err;
     apr_status_t rv;
     char *buf;
@@ -108,22 +97,29 @@ static int parse_body(request_rec *r, os_json_t **doc)
 
     *doc = NULL;
     if (!json_content_type(r)) {
-        ap_discard_request_body(r);
+        const char *ct = apr_table_get(r->headers_in, "Content-Type");
+        /* the body is not read: the connection closes after the answer */
+        r->connection->keepalive = AP_CONN_CLOSE;
         os_problem(r, HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type",
                           "Unsupported Media Type",
                           apr_psprintf(r->pool, "the body must be JSON (Content-Type: "
                                        "application/json), got %s",
-                                       apr_table_get(r->headers_in, "Content-Type")
-                                       ? ap_escape_logitem(r->pool, apr_table_get(r->headers_in, "Content-Type"))
-                                       : "no Content-Type"));
+                                       ct ? ap_escape_logitem(r->pool, ct) : "no Content-Type"));
         return DONE;
     }
     os_store_expect(r);
-    rc = read_body(r, max, &buf, &len);
+    rc = os_body_read(r, max, peek, baton, &buf, &len);
+    if (rc == DONE) return DONE;
     if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
         os_problem(r, rc, "body-too-large", "Payload Too Large",
                    apr_psprintf(r->pool, "the body is larger than %" APR_INT64_T_FMT
                                 " bytes (" OS_DIR_MAX_BODY ")", max));
+        return DONE;
+    }
+    if (rc == HTTP_SERVICE_UNAVAILABLE) {
+        apr_table_setn(r->headers_out, "Retry-After", "5");
+        os_problem(r, rc, "no-memory", "Service Unavailable",
+                   "the server could not hold the request body right now; retry later");
         return DONE;
     }
     if (rc != OK) {
@@ -133,17 +129,7 @@ static int parse_body(request_rec *r, os_json_t **doc)
     }
     rv = os_json_parse(r->pool, buf, len, depth, doc, &err);
     if (rv != APR_SUCCESS) {
-        yajl_gen g = os_problem_begin(r, HTTP_BAD_REQUEST,
-                                      rv == APR_ENOSPC ? "too-deep" : "malformed-json",
-                                      rv == APR_ENOSPC ? "JSON nested too deeply" : "Malformed JSON",
-                                      apr_psprintf(r->pool, "%s at byte %" APR_SIZE_T_FMT
-                                                   " (line %u, column %u)",
-                                                   err.message, err.offset, err.line, err.column));
-        os_jgen_kv_int(g, "offset", (apr_int64_t)err.offset);
-        os_jgen_kv_int(g, "line", err.line);
-        os_jgen_kv_int(g, "column", err.column);
-        if (rv == APR_ENOSPC) os_jgen_kv_int(g, "max_depth", depth);
-        os_problem_send(r, HTTP_BAD_REQUEST, g);
+        malformed(r, rv, &err, depth);
         return DONE;
     }
     return OK;
@@ -163,9 +149,9 @@ static int invalid(request_rec *r, apr_array_header_t *violations)
     for (i = 0; i < violations->nelts; i++) {
         const os_violation_t *v = &APR_ARRAY_IDX(violations, i, os_violation_t);
         yajl_gen_map_open(g);
-        os_jgen_kv_str(g, "path", v->path);
+        os_jgen_kv_str(g, "path", os_utf8_safe(r->pool, v->path));
         os_jgen_kv_str(g, "rule", v->rule);
-        os_jgen_kv_str(g, "message", v->message);
+        os_jgen_kv_str(g, "message", os_utf8_safe(r->pool, v->message));
         yajl_gen_map_close(g);
     }
     yajl_gen_array_close(g);
@@ -290,7 +276,7 @@ int os_intake_orders(request_rec *r, const char *const *params)
 
     (void)params;
     if (!(src = bearer_source(r))) return OK;
-    if (parse_body(r, &doc) != OK) return OK;
+    if (parse_body(r, NULL, NULL, &doc) != OK) return OK;
     if (accept_order(r, src, doc, &op) == DONE) return OK;
     if ((rc = store_refusal(r, &op)) != DECLINED) return rc;
 
@@ -313,27 +299,103 @@ int os_intake_orders(request_rec *r, const char *const *params)
     return os_send_json(r, status, g);
 }
 
+/* The drop-in route's envelope is authenticated by a member of the body, so the body is
+ * scanned while it arrives: the access_key is checked as soon as it is complete, and a
+ * request is never read further than OS_PREAUTH_MAX bytes before that. A wrong key is
+ * answered at once, without reading the rest. */
+typedef struct {
+    os_scan_t *scan;
+    const os_source_t *src;      /* set once the access_key was found and is a source's */
+    int done;                    /* the scan has its answer: no more feeding */
+} os_preauth_t;
+
+/* The whole string: a key with a NUL inside is no key (a comparison up to the NUL would
+ * accept "<key>\u0000anything"). */
+static const os_source_t *source_by_access_key(request_rec *r, const char *key, apr_size_t len)
+{
+    if (!key || !len || strlen(key) != len) return NULL;
+    return os_source_by_key(os_srv_conf(r->server), key);
+}
+
+static int preauth_peek(request_rec *r, void *baton, const char *buf, apr_size_t old_len,
+                        apr_size_t len)
+{
+    os_preauth_t *pa = baton;
+    apr_size_t upto = len < OS_PREAUTH_MAX ? len : OS_PREAUTH_MAX;
+    const char *key;
+    apr_size_t key_len;
+    os_json_error_t err;
+    apr_status_t rv;
+
+    if (pa->done) return OK;
+    switch (os_scan_feed(pa->scan, buf + old_len, upto > old_len ? upto - old_len : 0)) {
+    case OS_SCAN_STRING:
+        pa->done = 1;
+        key = os_scan_value(pa->scan, &key_len);
+        if (!(pa->src = source_by_access_key(r, key, key_len))) {
+            unauthorized(r, "the access_key is not the key of any source", 1);
+            return DONE;
+        }
+        return OK;
+    case OS_SCAN_NOT_STRING:
+    case OS_SCAN_ABSENT:
+        pa->done = 1;
+        unauthorized(r, "the envelope has no access_key", 0);
+        return DONE;
+    case OS_SCAN_SYNTAX:
+        pa->done = 1;
+        /* the full parser over what arrived says where, as it would over the whole body */
+        memset(&err, 0, sizeof(err));
+        rv = os_json_parse(r->pool, buf, upto, max_depth(r), NULL, &err);
+        if (rv == APR_SUCCESS || !err.message) {
+            rv = APR_EGENERAL;
+            err.message = "not JSON";
+            err.offset = upto;
+            err.line = err.column = 1;
+        }
+        malformed(r, rv, &err, max_depth(r));
+        return DONE;
+    default:
+        break;
+    }
+    if (len >= OS_PREAUTH_MAX) {
+        yajl_gen g;
+        pa->done = 1;
+        g = os_problem_begin(r, HTTP_REQUEST_ENTITY_TOO_LARGE, "access-key-too-late",
+                             "Payload Too Large",
+                             apr_psprintf(r->pool, "the envelope's access_key must come within "
+                                          "its first %d bytes (send it first); none was found "
+                                          "there, the rest was not read", OS_PREAUTH_MAX));
+        os_jgen_kv_int(g, "preauth_limit", OS_PREAUTH_MAX);
+        os_problem_send(r, HTTP_REQUEST_ENTITY_TOO_LARGE, g);
+        return DONE;
+    }
+    return OK;
+}
+
 /* Clougistic's envelope: {"access_key", "entity_id", "payload"}. The access key is the
  * source's intake key; it is checked and dropped, never stored or forwarded. */
 int os_intake_enqueue(request_rec *r, const char *const *params)
 {
-    os_srv_conf_t *sc = os_srv_conf(r->server);
     const os_source_t *src = NULL;
     const os_json_t *key, *entity, *payload;
+    os_preauth_t pa;
     os_json_t *doc;
     os_intake_op_t op;
     yajl_gen g;
     int rc;
 
     (void)params;
-    if (parse_body(r, &doc) != OK) return OK;
+    memset(&pa, 0, sizeof(pa));
+    pa.scan = os_scan_create(r->pool, "access_key");
+    if (parse_body(r, preauth_peek, &pa, &doc) != OK) return OK;
+    /* the scan saw the whole body (shorter than OS_PREAUTH_MAX) without an answer, or
+     * found the key: the parsed document decides, as the scan would have */
     key = os_json_get(doc, "access_key");
     if (!key || key->type != OS_JSON_STRING || !*key->str) {
         return unauthorized(r, "the envelope has no access_key", 0);
     }
-    /* the whole string: a key with a NUL inside is no key (a comparison up to the NUL
-     * would accept "<key>\u0000anything") */
-    if (strlen(key->str) != key->len || !(src = os_source_by_key(sc, key->str))) {
+    if (!(src = source_by_access_key(r, key->str, key->len))) {
         return unauthorized(r, "the access_key is not the key of any source", 1);
     }
     entity = os_json_get(doc, "entity_id");
