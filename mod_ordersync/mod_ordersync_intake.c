@@ -499,8 +499,10 @@ int os_order_status(request_rec *r, const char *const *params)
     yajl_gen_array_close(g);
     if (v->latest_body) {
         os_json_t *body;
-        if (os_json_parse(r->pool, v->latest_body, strlen(v->latest_body), 512, &body, NULL)
-            == APR_SUCCESS) {
+        /* an order stored deeper than the answer can nest (under an older, higher
+         * OrderSyncMaxDepth) is left out rather than written as broken JSON */
+        if (os_json_parse(r->pool, v->latest_body, strlen(v->latest_body), OS_MAX_DEPTH_LIMIT,
+                          &body, NULL) == APR_SUCCESS) {
             os_jgen_str(g, "order");
             os_jgen_value(g, body, 0);
         }
