@@ -43,9 +43,11 @@ apr_status_t os_store_order_get(request_rec *r, const char *source_id, const cha
     }
     a[0] = source_id; a[1] = reference;
     rv = os_sel(c, r->pool, ST_ORDER_GET, &res, 2, a);
-    if (rv && c->is_pg) {
-        /* a pooled session that ended (a restart, a terminated backend) is found out by its
-         * first query: reconnect and ask once more */
+    if (rv) {
+        /* a pooled PostgreSQL session that ended (a restart, a terminated backend), or a
+         * SQLite connection whose schema changed since it prepared (a trigger or index
+         * added by hand), is found out by its first query: reconnect or prepare again, and
+         * ask once more */
         c->failed = 1;
         if (os_conn_ready(r->server, os_store_conf_get(st), c, r->pool, 0, &why) == APR_SUCCESS)
             rv = os_sel(c, r->pool, ST_ORDER_GET, &res, 2, a);

@@ -19,7 +19,7 @@ use OSTest;
 my $pg = ($ENV{OS_TEST_LABEL} // '') eq 'pg';
 my $clients = 8;
 my $per_client = 30;
-plan tests => 8;
+plan tests => 9;
 
 expect_error_log('ordersync: the store could not commit', 'poisoned order');
 
@@ -125,3 +125,8 @@ is(scalar @no_job, 0, 'each accepted order has exactly one delivery job, version
 # the store takes orders as before once the poison is gone
 is(json_req('POST', '/orders', order_payload(reference => "$tag-last"), 'demo')->code, 202,
    'afterwards an order is accepted as usual');
+
+# readers find out about the schema change (the trigger dropped) with their first query: the
+# status route prepares again and answers, rather than 503
+my @unread = grep { json_req('GET', '/orders/demo/' . (split ' ')[0], undef, 'demo')->code != 200 } @good;
+is(scalar @unread, 0, 'right after the schema changed, every accepted order reads (200)');
