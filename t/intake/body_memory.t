@@ -19,22 +19,9 @@ plan tests => 6;
 my $HELD = 20;
 my $CLAIM = 60 * 1024 * 1024;
 
-my $v = Apache::Test::vars();
-my $var = "$v->{t_logs}/body-memory-instance";
-system('rm', '-rf', $var);
-mkdir $var; mkdir "$var/conf";
-{
-    open my $fh, '>', "$var/conf/local.conf" or die $!;
-    # the processes and threads for the held requests exist before the baseline is taken,
-    # so that what grows is what the requests cost, not new processes
-    print $fh "OrderSyncMaxBody 67108864\n"
-            . "<IfModule !mpm_prefork_module>\nServerLimit 1\nStartServers 1\n"
-            . "ThreadsPerChild 40\nMaxRequestWorkers 40\nMinSpareThreads 1\n"
-            . "MaxSpareThreads 40\n</IfModule>\n"
-            . "<IfModule mpm_prefork_module>\nStartServers 30\nMinSpareServers 1\n"
-            . "MaxSpareServers 40\nMaxRequestWorkers 40\n</IfModule>\n";
-    close $fh;
-}
+# the processes and threads for the held requests exist before the baseline is taken,
+# so that what grows is what the requests cost, not new processes
+my $var = OSTest::new_instance('body-memory-instance', "OrderSyncMaxBody 67108864\n" . OSTest::fixed_workers());
 my ($rc, $out, $port) = OSTest::start_instance($var);
 is($rc, 0, 'a separate instance with OrderSyncMaxBody 64M starts') or diag($out);
 my $info = JSON::PP::decode_json(OSTest::read_file("$var/instance.json"));

@@ -15,6 +15,8 @@ our @EXPORT = qw(hub_url key req json_req decode problem_ok configtest expect_er
                  read_file order_payload);
 
 use IO::Socket::INET ();
+use HTTP::Tiny ();
+use POSIX ();
 
 my $JSON = JSON::PP->new->canonical->allow_nonref;
 
@@ -115,6 +117,65 @@ sub expect_error_log {
 sub three_processes {
     return "StartServers 3\n<IfModule !mpm_prefork_module>\nMinSpareThreads 75\n</IfModule>\n"
          . "<IfModule mpm_prefork_module>\nMinSpareServers 3\nMaxSpareServers 6\n</IfModule>\n";
+}
+
+# MPM lines for a separate instance whose processes and threads (40 workers) all exist from
+# the start, so that memory measured later is what requests cost, not new processes.
+sub fixed_workers {
+    return "<IfModule !mpm_prefork_module>\nServerLimit 1\nStartServers 1\n"
+         . "ThreadsPerChild 40\nMaxRequestWorkers 40\nMinSpareThreads 1\n"
+         . "MaxSpareThreads 40\n</IfModule>\n"
+         . "<IfModule mpm_prefork_module>\nStartServers 30\nMinSpareServers 1\n"
+         . "MaxSpareServers 40\nMaxRequestWorkers 40\n</IfModule>\n";
+}
+
+# A fresh directory for a separate instance under t/logs, its conf/local.conf holding the
+# given lines. Returns the directory (for start_instance).
+sub new_instance {
+    my ($name, $local) = @_;
+    my $var = vars()->{t_logs} . "/$name";
+    system('rm', '-rf', $var);
+    mkdir $var; mkdir "$var/conf";
+    open my $fh, '>', "$var/conf/local.conf" or die "$var/conf/local.conf: $!";
+    print $fh $local;
+    close $fh;
+    return $var;
+}
+
+# Posts orders from `clients` forked clients at once, each `per_client` back to back on one
+# kept-alive connection to the test server's hub as source demo. `order->(c, i)` gives each
+# order's (reference, payload). Returns one line per order:
+# "reference status answered-reference id version problem-type" ('-' where absent).
+sub parallel_posts {
+    my ($clients, $per_client, $order) = @_;
+    my $url = 'http://' . Apache::TestRequest::hostport() . hub_url('/orders');
+    my $key = key('demo');
+    my $json = JSON::PP->new->canonical;
+    pipe(my $res_r, my $res_w) or die "pipe: $!";
+    my @pids;
+    for my $c (1 .. $clients) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            close $res_r;
+            my $http = HTTP::Tiny->new(timeout => 30, keep_alive => 1);
+            my $out = '';
+            for my $i (1 .. $per_client) {
+                my ($ref, $payload) = $order->($c, $i);
+                my $r = $http->post($url, { content => $json->encode($payload), headers => {
+                    Authorization => "Bearer $key", 'Content-Type' => 'application/json' } });
+                my $d = eval { JSON::PP::decode_json($r->{content}) } || {};
+                $out .= join(' ', $ref, $r->{status}, map { $d->{$_} // '-' }
+                             qw(reference id version type)) . "\n";
+            }
+            syswrite($res_w, $out);
+            POSIX::_exit(0);
+        }
+        push @pids, $pid;
+    }
+    close $res_w;
+    my @lines = map { chomp; $_ } <$res_r>;
+    waitpid($_, 0) for @pids;
+    return @lines;
 }
 
 # Runs `apache2 -t` on a small config made of the given body. Returns (exit code, output).

@@ -58,43 +58,21 @@ else {
 }
 
 # every client posts back to back; every sixth order of a client is poisoned
-my $url = 'http://' . Apache::TestRequest::hostport() . hub_url('/orders');
-my $key = key('demo');
-my $JSON = JSON::PP->new->canonical;
-pipe(my $res_r, my $res_w) or die "pipe: $!";
-my @pids;
-for my $c (1 .. $clients) {
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        close $res_r;
-        my $http = HTTP::Tiny->new(timeout => 30, keep_alive => 1);
-        my $out = '';
-        for my $i (1 .. $per_client) {
-            my $ref = ($i % 6 == 0 ? 'POISON-' : '') . "$tag-$c-$i";
-            my $r = $http->post($url, { content => $JSON->encode(order_payload(reference => $ref)),
-                headers => { Authorization => "Bearer $key", 'Content-Type' => 'application/json' } });
-            my $d = eval { JSON::PP::decode_json($r->{content}) } || {};
-            $out .= join(' ', $ref, $r->{status}, $d->{reference} // '-', $d->{version} // '-',
-                         $d->{type} // '-') . "\n";
-        }
-        syswrite($res_w, $out);
-        POSIX::_exit(0);
-    }
-    push @pids, $pid;
-}
-close $res_w;
-my @lines = map { chomp; $_ } <$res_r>;
-waitpid($_, 0) for @pids;
+my @lines = OSTest::parallel_posts($clients, $per_client, sub {
+    my ($c, $i) = @_;
+    my $ref = ($i % 6 == 0 ? 'POISON-' : '') . "$tag-$c-$i";
+    return ($ref, order_payload(reference => $ref));
+});
 if ($pg) { sql('DROP TRIGGER os_test_poison ON os_orders'); sql('DROP FUNCTION os_test_poison()') }
 else     { sql('DROP TRIGGER os_test_poison') }
 
 is(scalar @lines, $clients * $per_client, 'every request was answered');
 my @poison = grep { /^POISON-/ } @lines;
 my @good = grep { !/^POISON-/ } @lines;
-my @bad_poison = grep { !/ 503 - - urn:ordersync:problem:store-unavailable$/ } @poison;
+my @bad_poison = grep { !/ 503 - - - urn:ordersync:problem:store-unavailable$/ } @poison;
 is(scalar @bad_poison, 0, 'each poisoned order is refused alone: 503 store-unavailable')
     or diag(explain([@bad_poison[0 .. ($#bad_poison < 4 ? $#bad_poison : 4)]]));
-my @bad_good = grep { my ($ref, $code, $aref, $v) = split ' '; $code != 202 || $aref ne $ref || $v ne '1' } @good;
+my @bad_good = grep { my ($ref, $code, $aref, $id, $v) = split ' '; $code != 202 || $aref ne $ref || $v ne '1' } @good;
 is(scalar @bad_good, 0, 'every other order is accepted: 202 for its own reference, version 1')
     or diag(explain([@bad_good[0 .. ($#bad_good < 4 ? $#bad_good : 4)]]));
 

@@ -17,38 +17,13 @@ my $clients = 8;
 my $per_client = 25;
 plan tests => 5;
 
-my $JSON = JSON::PP->new->canonical;
-my $url = 'http://' . Apache::TestRequest::hostport() . hub_url('/orders');
-my $key = key('demo');
 my $tag = "SC$$";
 
-# each client posts its orders back to back and reports "reference code id version"
-pipe(my $res_r, my $res_w) or die "pipe: $!";
-my @pids;
-for my $c (1 .. $clients) {
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        close $res_r;
-        my $http = HTTP::Tiny->new(timeout => 30, keep_alive => 1);
-        my $out = '';
-        for my $i (1 .. $per_client) {
-            my $ref = "$tag-$c-$i";
-            my $body = $JSON->encode(order_payload(reference => $ref,
-                                                   shipping_city => "City $c $i"));
-            my $r = $http->post($url, { content => $body, headers => {
-                Authorization => "Bearer $key", 'Content-Type' => 'application/json' } });
-            my $d = eval { JSON::PP::decode_json($r->{content}) } || {};
-            $out .= join(' ', $ref, $r->{status}, $d->{reference} // '-', $d->{id} // '-',
-                         $d->{version} // '-') . "\n";
-        }
-        syswrite($res_w, $out);
-        POSIX::_exit(0);
-    }
-    push @pids, $pid;
-}
-close $res_w;
-my @lines = map { chomp; $_ } <$res_r>;
-waitpid($_, 0) for @pids;
+# each client posts its orders back to back
+my @lines = OSTest::parallel_posts($clients, $per_client, sub {
+    my ($c, $i) = @_;
+    return ("$tag-$c-$i", order_payload(reference => "$tag-$c-$i", shipping_city => "City $c $i"));
+});
 
 is(scalar @lines, $clients * $per_client, "$clients clients x $per_client orders: every one answered");
 my @bad = grep { my ($ref, $code, $aref, $id, $v) = split ' '; $code != 202 || $aref ne $ref || $v ne '1' } @lines;
