@@ -60,9 +60,9 @@ start_instance() {   # start_instance SO: a fresh instance with an empty store
   rm -rf "$var/store" "$var/logs" "$var/instance.json"
   mkdir -p "$var/conf"
   printf 'OrderSyncDurability %s\n' "$DURABILITY" > "$var/conf/local.conf"
-  # growth: no dispatcher drains the queue in this benchmark, so the queue limit is lifted
-  # (the default, 100000, would refuse orders long before a million)
-  [ "$mode" = growth ] && printf 'OrderSyncQueueMax 100000000\n' >> "$var/conf/local.conf"
+  # no dispatcher drains the queue in these runs, so the queue limit is lifted (the
+  # default, 100000, would refuse orders within a run or two)
+  printf 'OrderSyncQueueMax 100000000\n' >> "$var/conf/local.conf"
   OS_VAR=$var OS_SO=$1 "$instance" start "$PORT" >/dev/null
   key=$(jq -r .source.key "$var/instance.json")
   url=$(jq -r .base_url "$var/instance.json")/orders

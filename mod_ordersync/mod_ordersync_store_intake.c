@@ -7,12 +7,21 @@ APLOG_USE_MODULE(ordersync);
 
 /* Counting the queue costs a scan of the waiting jobs (a join for a source's share), which
  * grows with the queue: at a million waiting orders a count every second would take most
- * of the committer's time. So the writer adds what it commits itself and counts anew once a
- * minute while the queue is far from its limit, once a second within a tenth of it, and
- * every batch right at it, so the limit holds across processes. A source's share is counted
- * only when the whole queue could exceed it. */
+ * of the committer's time, and counting every batch of a full queue made each refusal wait
+ * for a count. So the writer adds what it commits itself and counts anew once a minute
+ * while the queue is far from its limit, once a second within a tenth of it, and ten times
+ * a second at it (what other processes commit meanwhile may pass the limit by a few). A
+ * source's share is counted only when the whole queue could exceed it. */
+#define OS_QUEUE_RECOUNT_EDGE apr_time_from_msec(100)
 #define OS_QUEUE_RECOUNT apr_time_from_sec(1)
 #define OS_QUEUE_RECOUNT_FAR apr_time_from_sec(60)
+
+/* How stale a count of a queue with `room` left of `max` may be, for a batch of n. */
+static apr_interval_time_t recount_every(int room, int max, int n)
+{
+    if (room <= 2 * n) return OS_QUEUE_RECOUNT_EDGE;
+    return room <= max / 10 + 2 * n ? OS_QUEUE_RECOUNT : OS_QUEUE_RECOUNT_FAR;
+}
 #define OS_FULL_LOG_EVERY apr_time_from_sec(60)
 
 typedef struct {
@@ -68,8 +77,8 @@ static os_source_count_t *source_count(os_conn_t *c, apr_pool_t *p, os_queue_cou
         sc->room = conf->source_queue_max - qc->queued;
         return sc;
     }
-    if (sc->counted_at == 0 || apr_time_now() - sc->counted_at >= OS_QUEUE_RECOUNT
-        || conf->source_queue_max - sc->queued <= 2 * n) {
+    if (sc->counted_at == 0 || apr_time_now() - sc->counted_at
+        >= recount_every(conf->source_queue_max - sc->queued, conf->source_queue_max, n)) {
         const char *a[1] = { source_id };
         if ((*rv = count_one(c, p, ST_SOURCE_DEPTH, 1, a, &sc->queued))) return NULL;
         sc->counted_at = apr_time_now();
@@ -202,9 +211,7 @@ static os_txn_outcome_e commit_list(const os_store_conf_t *conf, os_conn_t *c, a
         return OS_TXN_FAILED;
     }
     room = conf->queue_max - qc->queued;
-    if (room <= 2 * n
-        || apr_time_now() - qc->counted_at >= (room <= conf->queue_max / 10 + 2 * n
-                                              ? OS_QUEUE_RECOUNT : OS_QUEUE_RECOUNT_FAR)) {
+    if (apr_time_now() - qc->counted_at >= recount_every(room, conf->queue_max, n)) {
         if ((rv = count_one(c, p, ST_QUEUE_DEPTH, 0, NULL, &qc->queued))) goto rollback;
         qc->counted_at = apr_time_now();
         room = conf->queue_max - qc->queued;
