@@ -3,7 +3,7 @@
 # those that are missing. Works as root without a terminal; as another user it uses sudo.
 set -euo pipefail
 need=(build-essential pkg-config apache2 apache2-dev libapr1-dev libaprutil1-dev
-      libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql libcurl4-openssl-dev libyajl-dev libssl-dev
+      libaprutil1-dbd-sqlite3 libsqlite3-dev libaprutil1-dbd-pgsql libcurl4-openssl-dev libyajl-dev libssl-dev
       libapache2-mod-perl2 apache2-utils sqlite3 postgresql wrk curl)
 missing=()
 for p in "${need[@]}"; do

