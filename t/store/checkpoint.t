@@ -11,13 +11,16 @@ use lib 't/lib';
 use OSTest;
 
 plan skip_all => 'checkpoints are SQLite only' if ($ENV{OS_TEST_LABEL} // '') eq 'pg';
-plan tests => 4;
+plan tests => 5;
 
 my $db = Apache::Test::vars()->{t_logs} . '/ordersync.db';
 my $tag = "CK$$";
 my $n = 100;
 my $pad = 'x' x 1500;
 
+# the store is made by the first order (this file may run alone)
+is(json_req('POST', '/orders', order_payload(reference => "$tag-0"), 'demo')->code, 202,
+   'a first order is accepted');
 ok(-f $db, 'the store file exists');
 my $before = -s $db;
 my $accepted = 0;
