@@ -7,20 +7,23 @@ APLOG_USE_MODULE(ordersync);
 
 /* Counting the queue costs a scan of the waiting jobs (a join for a source's share), which
  * grows with the queue: at a million waiting orders a count every second would take most
- * of the committer's time, and counting every batch of a full queue made each refusal wait
- * for a count. So the writer adds what it commits itself and counts anew once a minute
- * while the queue is far from its limit, once a second within a tenth of it, and ten times
- * a second at it (what other processes commit meanwhile may pass the limit by a few). A
- * source's share is counted only when the whole queue could exceed it. */
+ * of the committer's time (and each count holds up the commit it runs in: 80 ms at 900,000
+ * waiting jobs), and counting every batch of a full queue made each refusal wait for a
+ * count. So the writer adds what it commits itself and counts anew every ten minutes while
+ * less than half the limit is used, once a minute up to nine tenths, once a second beyond,
+ * and ten times a second at the limit (what other processes commit meanwhile may pass it by
+ * a few). A source's share is counted only when the whole queue could exceed it. */
 #define OS_QUEUE_RECOUNT_EDGE apr_time_from_msec(100)
 #define OS_QUEUE_RECOUNT apr_time_from_sec(1)
-#define OS_QUEUE_RECOUNT_FAR apr_time_from_sec(60)
+#define OS_QUEUE_RECOUNT_NEAR apr_time_from_sec(60)
+#define OS_QUEUE_RECOUNT_FAR apr_time_from_sec(600)
 
 /* How stale a count of a queue with `room` left of `max` may be, for a batch of n. */
 static apr_interval_time_t recount_every(int room, int max, int n)
 {
     if (room <= 2 * n) return OS_QUEUE_RECOUNT_EDGE;
-    return room <= max / 10 + 2 * n ? OS_QUEUE_RECOUNT : OS_QUEUE_RECOUNT_FAR;
+    if (room <= max / 10 + 2 * n) return OS_QUEUE_RECOUNT;
+    return room <= max / 2 ? OS_QUEUE_RECOUNT_NEAR : OS_QUEUE_RECOUNT_FAR;
 }
 #define OS_FULL_LOG_EVERY apr_time_from_sec(60)
 
