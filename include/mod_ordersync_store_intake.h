@@ -22,6 +22,8 @@ typedef struct {
     apr_pool_t *pool;
     apr_time_t logged_at;         /* a full queue was last logged then */
     long refused;                 /* orders refused for a full queue since */
+    int sole;                     /* this writer commits (nearly) every order: the
+                                     committer. Others count every batch at a limit */
 } os_queue_count_t;
 
 /* Commits n orders (one transaction, then one by one if that fails). Fills each op. */

@@ -11,16 +11,19 @@ APLOG_USE_MODULE(ordersync);
  * waiting jobs), and counting every batch of a full queue made each refusal wait for a
  * count. So the writer adds what it commits itself and counts anew every ten minutes while
  * less than half the limit is used, once a minute up to nine tenths, once a second beyond,
- * and ten times a second at the limit (what other processes commit meanwhile may pass it by
- * a few). A source's share is counted only when the whole queue could exceed it. */
+ * and ten times a second at the limit; a source's share only when the whole queue could
+ * exceed it. That is for the committer, which sees (nearly) every commit. A writer that
+ * commits only its own process's orders (no board) misses the others' commits: it counts
+ * every second, and every batch close to a limit, so the limits hold across processes. */
 #define OS_QUEUE_RECOUNT_EDGE apr_time_from_msec(100)
 #define OS_QUEUE_RECOUNT apr_time_from_sec(1)
 #define OS_QUEUE_RECOUNT_NEAR apr_time_from_sec(60)
 #define OS_QUEUE_RECOUNT_FAR apr_time_from_sec(600)
 
 /* How stale a count of a queue with `room` left of `max` may be, for a batch of n. */
-static apr_interval_time_t recount_every(int room, int max, int n)
+static apr_interval_time_t recount_every(const os_queue_count_t *qc, int room, int max, int n)
 {
+    if (!qc->sole) return room <= 2 * n ? 0 : OS_QUEUE_RECOUNT;
     if (room <= 2 * n) return OS_QUEUE_RECOUNT_EDGE;
     if (room <= max / 10 + 2 * n) return OS_QUEUE_RECOUNT;
     return room <= max / 2 ? OS_QUEUE_RECOUNT_NEAR : OS_QUEUE_RECOUNT_FAR;
@@ -73,7 +76,7 @@ static os_source_count_t *source_count(os_conn_t *c, apr_pool_t *p, os_queue_cou
         sc = apr_pcalloc(qc->pool, sizeof(*sc));
         apr_hash_set(qc->sources, apr_pstrdup(qc->pool, source_id), APR_HASH_KEY_STRING, sc);
     }
-    if (qc->queued + n <= conf->source_queue_max) {
+    if (qc->sole && qc->queued + n <= conf->source_queue_max) {
         /* the whole queue is within the share: so is the source (counted when it matters) */
         sc->counted_at = 0;
         sc->queued = 0;
@@ -81,7 +84,7 @@ static os_source_count_t *source_count(os_conn_t *c, apr_pool_t *p, os_queue_cou
         return sc;
     }
     if (sc->counted_at == 0 || apr_time_now() - sc->counted_at
-        >= recount_every(conf->source_queue_max - sc->queued, conf->source_queue_max, n)) {
+        >= recount_every(qc, conf->source_queue_max - sc->queued, conf->source_queue_max, n)) {
         const char *a[1] = { source_id };
         if ((*rv = count_one(c, p, ST_SOURCE_DEPTH, 1, a, &sc->queued))) return NULL;
         sc->counted_at = apr_time_now();
@@ -214,7 +217,7 @@ static os_txn_outcome_e commit_list(const os_store_conf_t *conf, os_conn_t *c, a
         return OS_TXN_FAILED;
     }
     room = conf->queue_max - qc->queued;
-    if (apr_time_now() - qc->counted_at >= recount_every(room, conf->queue_max, n)) {
+    if (apr_time_now() - qc->counted_at >= recount_every(qc, room, conf->queue_max, n)) {
         if ((rv = count_one(c, p, ST_QUEUE_DEPTH, 0, NULL, &qc->queued))) goto rollback;
         qc->counted_at = apr_time_now();
         room = conf->queue_max - qc->queued;

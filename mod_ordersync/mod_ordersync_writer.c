@@ -147,6 +147,7 @@ static void writer_commit(os_store_t *st, apr_pool_t *p, os_intake_op_t **ops, i
         c = os_conn_of(st->dbd);
         if (os_conn_ready(st->s, &st->conf, c, p, 1, &fail) == APR_SUCCESS) {
             if (!st->ckpt_dbd && !c->is_pg && os_checkpoints_in_background) ckpt_open(st, p);
+            st->qc.sole = apr_atomic_read32(&st->committing) != 0;
             os_intake_commit(st->s, &st->conf, c, p, &st->qc, ops, n);
         }
     }
