@@ -63,7 +63,9 @@ set +e
 harness_rc=${PIPESTATUS[0]}
 set -e
 failed=0
-if ! grep -q '^Result: PASS' "$log"; then
+if [ -n "${TEST_FILES:-}" ] && grep -q '^Result: NOTESTS' "$log"; then
+  echo "run-tests [$label]: the files chosen skip themselves here (TEST_FILES=$TEST_FILES)"
+elif ! grep -q '^Result: PASS' "$log"; then
   echo "run-tests [$label]: FAILED (the harness did not print 'Result: PASS')" >&2
   failed=1
 elif [ "$harness_rc" != 0 ]; then

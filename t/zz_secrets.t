@@ -7,6 +7,7 @@
 use strict;
 use warnings;
 use Apache::Test qw(-withtestmore);
+use Apache::TestRequest ();
 use Test::More;
 use File::Find ();
 use lib 't/lib';
@@ -14,6 +15,13 @@ use OSTest;
 
 my $v = Apache::Test::vars();
 my $logs = $v->{t_logs};
+
+# traffic of its own, with a key, a wrong key and a drop-in envelope, so that the file has
+# stores and logs to search when it runs alone as well
+json_req('POST', '/orders', order_payload(reference => "ZS$$-1"), 'demo');
+json_req('POST', '/orders', order_payload(reference => "ZS$$-2"), 'mage2');
+Apache::TestRequest::POST(hub_url('/orders'), Authorization => 'Bearer not-a-key-of-anyone-here',
+                          'Content-Type' => 'application/json', content => '{}');
 
 my %secret;    # value => where it is configured
 for my $f (glob("$v->{serverroot}/conf/keys/*.key"), glob("$logs/*/keys/*.key")) {
