@@ -438,7 +438,9 @@ int os_order_status(request_rec *r, const char *const *params)
                           apr_psprintf(r->pool, "the key given belongs to source '%s', not '%s'",
                                        src->id, ap_escape_logitem(r->pool, params[0])));
     }
-    rv = os_store_order_get(r, params[0], params[1], &v);
+    /* a reference that is not UTF-8 was never accepted (and PostgreSQL refuses to be asked) */
+    rv = os_utf8_safe(r->pool, params[1]) == params[1]
+         ? os_store_order_get(r, params[0], params[1], &v) : APR_NOTFOUND;
     if (rv == APR_NOTFOUND) {
         return os_problem(r, HTTP_NOT_FOUND, "order-not-found", "Not Found",
                           apr_psprintf(r->pool, "source '%s' has no order '%s'", src->id,
