@@ -83,6 +83,9 @@ static apr_status_t checkpoint(os_ckpt_t *ck, apr_pool_t *p)
         return APR_SUCCESS;
     c = os_conn_of(dbd);
     rv = wal_checkpoint(c, &log, &done);
+    /* a second pass without the lock catches up on what came in during the first, so the
+     * pass that holds the writers off has only the last moment's frames to copy */
+    if (rv == 0 && done < log) rv = wal_checkpoint(c, &log, &done);
     /* frames appended since the last tick (a WAL that starts over is new as well): copy
      * what came in during that pass with the writers held off */
     if (rv == 0 && log > 0 && log != ck->last_log) {
