@@ -387,7 +387,9 @@ function goDown(ms) {
   if (downTimer) clearTimeout(downTimer);
   log(`down for ${ms} ms: listeners closed, open connections reset`);
   for (const l of servers) if (l.server.listening) l.server.close();
-  for (const s of sockets) s.resetAndDestroy ? s.resetAndDestroy() : s.destroy();
+  for (const s of sockets) {
+    try { s.resetAndDestroy(); } catch (e) { s.destroy(); }   // RST where the handle allows it
+  }
   downTimer = setTimeout(() => {
     downTimer = null;
     let n = servers.length;
