@@ -126,6 +126,11 @@ my $t0 = Time::HiRes::time();
 my $took = Time::HiRes::time() - $t0;
 ok($st == 200 && $took >= 0.69, sprintf('delay_ms 700: answered 200 after %.2f s', $took));
 
+$r = HTTP::Tiny->new(timeout => 0.3)->post($enq, { content => $JSON->encode(envelope(payload => { reference => 'F-LATE' })) });
+is($r->{status}, 599, 'a client that gives up before the late answer');
+($o) = (call('GET', "$base/_sim/orders"))[1];
+ok($o->{'F-LATE'}, 'has still delivered the order: it is stored at once');
+
 faults({ garbage => JSON::PP::true });
 ($st, $d, $r) = call('POST', $enq, envelope());
 ok($st == 200 && !defined $d, 'garbage: 200 with a body that is not the documented JSON');
