@@ -17,7 +17,7 @@ UNIT_CFLAGS = -g -O1 $(WFLAGS) -Iinclude $(shell pkg-config --cflags apr-1 apr-u
 UNIT_LIBS  = $(shell pkg-config --libs apr-1 apr-util-1 yajl) -lcrypto
 
 .PHONY: all deps install test test-unit test-suite test-mpm test-pg test-asan start stop reset run \
-        bench bench-board bench-latency bench-growth noboard clean
+        bench bench-board bench-latency bench-growth bench-sim noboard clean
 
 all: $(SO)
 
@@ -110,6 +110,10 @@ bench-latency: $(SO)
 	bash bench/store.sh latency
 bench-growth: $(SO)
 	bash bench/store.sh growth
+
+# The Clougistic simulator's ceiling (wrk against its enqueue route alone).
+bench-sim:
+	bash bench/sim.sh
 
 clean:
 	rm -rf build/out build/noboard build/asan build/unit build/t mod_ordersync/*.lo mod_ordersync/*.slo \

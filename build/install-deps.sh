@@ -4,7 +4,7 @@
 set -euo pipefail
 need=(build-essential pkg-config apache2 apache2-dev libapr1-dev libaprutil1-dev
       libaprutil1-dbd-sqlite3 libsqlite3-dev libaprutil1-dbd-pgsql libcurl4-openssl-dev libyajl-dev libssl-dev
-      libapache2-mod-perl2 apache2-utils sqlite3 postgresql wrk curl)
+      libapache2-mod-perl2 apache2-utils sqlite3 postgresql wrk curl nodejs openssl)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,11 +3,13 @@
 # module on 127.0.0.1:PORT. Used by `make start|stop|reset|run`, the demo and the benchmarks.
 #   build/instance.sh start [PORT] | stop | reset | run [PORT] | status
 # OS_MPM=event|worker|prefork chooses the MPM (event by default; the test suite passes its own).
+# The upstream simulators run beside it (t/sim/launch.sh): Clougistic on PORT+1.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 var=${OS_VAR:-$top/var}   # OS_VAR lets benchmarks run their own instance beside the demo
 conf=$var/conf/httpd.conf
 pidfile=$var/run/httpd.pid
+sims=$top/t/sim/launch.sh
 so=${OS_SO:-$top/build/out/.libs/mod_ordersync.so}   # the test suite passes the module it tests
 httpd=/usr/sbin/apache2
 mods=/usr/lib/apache2/modules
@@ -90,7 +92,8 @@ write_json() {
  "error_log": "$var/logs/error_log", "pid": $pid,
  "source": {"id": "demo", "key": "$(cat "$var/keys/demo.key")"},
  "admin_key": "$(cat "$var/keys/admin.key")",
- "webhook_secret": "$(cat "$var/keys/webhook.key")"}
+ "webhook_secret": "$(cat "$var/keys/webhook.key")",
+$(bash "$sims" json "$port" "$var")}
 JSON
 }
 
@@ -105,6 +108,11 @@ check_start() {
     say "port $port on 127.0.0.1 is in use by another program; choose another: make start PORT=18480"
     exit 1
   fi
+  # a simulator this instance left running (its server was killed) is stopped by launch.sh
+  if port_busy $((port + 1)) && ! [ -f "$var/run/clougistic-sim.pid" ]; then
+    say "port $((port + 1)) on 127.0.0.1 (the Clougistic simulator's) is in use by another program; choose another PORT"
+    exit 1
+  fi
   [ -f "$so" ] || { say "module not built ($so); run make"; exit 1; }
 }
 
@@ -113,6 +121,7 @@ case "${1:-}" in
     port=${2:-8080}
     check_start "$port"
     prepare "$port"
+    bash "$sims" start "$port" "$var"
     rm -f "$pidfile"
     "$httpd" -f "$conf" -k start
     for _ in $(seq 1 100); do
@@ -122,6 +131,7 @@ case "${1:-}" in
     if [ -z "${pid:-}" ]; then
       say "apache2 did not start; the end of $var/logs/error_log:"
       tail -5 "$var/logs/error_log" 2>/dev/null || true
+      bash "$sims" stop "$var"
       exit 1
     fi
     write_json "$port" "$pid"
@@ -137,6 +147,7 @@ case "${1:-}" in
       say "not running"
     fi
     rm -f "$pidfile"
+    bash "$sims" stop "$var"
     ;;
   reset)
     "$0" stop
@@ -150,12 +161,14 @@ case "${1:-}" in
     port=${2:-8080}
     check_start "$port"
     prepare "$port"
+    bash "$sims" start "$port" "$var" --exit-with $$   # the shell's pid is the server's after exec
     write_json "$port" $$
     base="http://127.0.0.1:$port/ordersync"
     cat <<TXT
 
   mod_ordersync is running in the foreground at $base  (Ctrl-C stops it)
   Keys and URLs: var/instance.json    Error log: var/logs/error_log
+  Clougistic simulator: http://127.0.0.1:$((port + 1))/_sim/enqueued (README.md, "Simulators")
 
   From another terminal:
     KEY=\$(cat var/keys/demo.key)

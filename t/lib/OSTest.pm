@@ -241,6 +241,45 @@ sub start_instance {
     return ($rc, $out, $port);
 }
 
+# The Clougistic simulator (t/sim/clougistic.js) on a free port, for one test file: its log is
+# t/logs/<name>.log. `entities` is "E1:KEY1,E2:KEY2"; `args` more options (--tls-port ...;
+# @FREE_PORT@ in one becomes another free port).
+# Returns { pid, port, url } once it answers; stop_sim($sim) ends it.
+sub start_sim {
+    my (%o) = @_;
+    my $name = $o{name} || 'clougistic-sim';
+    my $log = vars()->{t_logs} . "/$name.log";
+    my $js = vars()->{top_dir} . '/t/sim/clougistic.js';
+    for (1 .. 3) {
+        my $port = free_port();
+        my @args = map { (my $x = $_) =~ s/\@FREE_PORT\@/free_port()/ge; $x } @{ $o{args} || [] };
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            open STDOUT, '>>', $log or POSIX::_exit(127);
+            open STDERR, '>&', \*STDOUT or POSIX::_exit(127);
+            $ENV{CLOUGISTIC_SIM_ENTITIES} = $o{entities};
+            exec 'node', $js, '--port', $port, @args or POSIX::_exit(127);
+        }
+        my $http = HTTP::Tiny->new(timeout => 1);
+        for (1 .. 50) {
+            return { pid => $pid, port => $port, url => "http://127.0.0.1:$port", args => \@args }
+                if $http->get("http://127.0.0.1:$port/_sim/stats")->{status} == 200;
+            last if waitpid($pid, POSIX::WNOHANG()) == $pid;
+            select(undef, undef, undef, 0.1);
+        }
+        kill 'TERM', $pid;
+        waitpid($pid, 0);
+    }
+    die "the Clougistic simulator did not start; see $log\n";
+}
+
+sub stop_sim {
+    my $sim = shift;
+    kill 'TERM', $sim->{pid};
+    waitpid($sim->{pid}, 0);
+    return $? >> 8;
+}
+
 sub order_payload {
     my (%over) = @_;
     my $p = {
