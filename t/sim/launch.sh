@@ -7,6 +7,9 @@
 # build/instance.sh adds to instance.json. `start` fails, showing the log, if a simulator
 # does not answer within 5 s.
 set -euo pipefail
+# The simulators and their probes are not the module: a sanitizer runtime preloaded for an
+# instrumented module (make test-asan) must not reach node or curl (curl hung with it)
+unset LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 here=$(cd "$(dirname "$0")" && pwd)
 node=${OS_NODE:-node}
 
