@@ -33,9 +33,17 @@ prepare() {
   local port=$1 user_lines=""
   mkdir -p "$var"/{conf,logs,run,store,keys,htdocs}
   chmod 755 "$var/keys"   # the files are 0600; the directory stays listable for tools that walk the tree
-  for k in demo admin webhook; do
+  for k in demo admin webhook clougistic; do
     [ -s "$var/keys/$k.key" ] || { newkey > "$var/keys/$k.key"; chmod 600 "$var/keys/$k.key"; }
   done
+  [ -s "$var/keys/clougistic.entity" ] || echo 1 > "$var/keys/clougistic.entity"
+  # orders go to the Clougistic simulator beside the instance (a test that wants them to
+  # stay queued leaves a file conf/no-clougistic)
+  local cg_lines=""
+  [ -f "$var/conf/no-clougistic" ] || cg_lines="OrderSyncClougisticURL http://127.0.0.1:$((port + 1))
+OrderSyncClougisticKey file:$var/keys/clougistic.key
+OrderSyncClougisticEntity $(cat "$var/keys/clougistic.entity")"
+
   if [ "$(id -u)" = 0 ]; then
     # the children run as www-data; the store's directory must be theirs (SQLite writes
     # its journal beside the database file)
@@ -72,6 +80,7 @@ DBDParams "$var/store/ordersync.db"
 OrderSyncSource demo key=file:$var/keys/demo.key prefix=DEMO-
 OrderSyncAdminKey file:$var/keys/admin.key
 OrderSyncWebhookSecret file:$var/keys/webhook.key
+$cg_lines
 
 <Location /ordersync>
     SetHandler ordersync
@@ -124,7 +133,8 @@ case "${1:-}" in
     bash "$sims" start "$port" "$var"
     rm -f "$pidfile"
     "$httpd" -f "$conf" -k start
-    for _ in $(seq 1 100); do
+    # a loaded machine may take a while to fork the start-up processes
+    for _ in $(seq 1 300); do
       pid=$(running_pid) && break
       sleep 0.1
     done

@@ -38,6 +38,8 @@ typedef struct {
     int nkeys;
     const char *prefix;      /* reference prefix at the warehouse */
     const char *webhook_url;
+    const char *entity;      /* entity= : this source's Clougistic entity, else the hub's */
+    os_secret_t cg_key;      /* clougistic_key= : its access key for that entity */
     const char *defn_file;
     int defn_line;
 } os_source_t;
@@ -56,6 +58,17 @@ typedef struct {
     int store_timeout_ms;
     int batch_max;
     apr_int64_t store_max_size;      /* SQLite: bytes the store file may grow to */
+    /* Clougistic, where the dispatcher delivers (no URL: orders are stored, not sent) */
+    const char *cg_url;
+    os_secret_t cg_key;
+    const char *cg_entity;
+    apr_int64_t cg_connect_timeout;  /* microseconds, OS_UNSET */
+    apr_int64_t cg_timeout;
+    const char *cg_ca_file;
+    int dispatch_concurrency;
+    apr_int64_t retry_first, retry_max, retry_horizon;
+    int pause_after;                 /* transient failures in a row that pause the upstream */
+    apr_int64_t probe_every;
     /* filled at configtest: the <Location> paths that set "SetHandler ordersync" here */
     apr_array_header_t *mounts;
     os_store_conf_t store_conf;      /* what the store needs, filled in post_config */
@@ -77,6 +90,14 @@ typedef struct {
 #define OS_DEFAULT_QUEUE_MAX      100000
 #define OS_DEFAULT_STORE_TIMEOUT  5000
 #define OS_DEFAULT_BATCH_MAX      64
+#define OS_DEFAULT_CG_CONNECT     apr_time_from_sec(5)
+#define OS_DEFAULT_CG_TIMEOUT     apr_time_from_sec(30)
+#define OS_DEFAULT_CONCURRENCY    16
+#define OS_DEFAULT_RETRY_FIRST    apr_time_from_sec(5)
+#define OS_DEFAULT_RETRY_MAX      apr_time_from_sec(3600)
+#define OS_DEFAULT_RETRY_HORIZON  apr_time_from_sec(72 * 3600)
+#define OS_DEFAULT_PAUSE_AFTER    10
+#define OS_DEFAULT_PROBE_EVERY    apr_time_from_sec(30)
 
 #define OS_CONF_INT(v, def) ((v) == OS_UNSET ? (def) : (v))
 

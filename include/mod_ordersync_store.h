@@ -85,7 +85,21 @@ typedef struct {
 } os_event_view_t;
 
 typedef struct {
+    const char *kind, *state, *due_at, *last_error;
+    int version, attempts;
+} os_job_view_t;
+
+/* An upstream the dispatcher paused (it refuses our credentials, or fails for every
+ * order): since when and why; NULL while it works. */
+typedef struct {
+    const char *since, *cause;
+} os_pause_view_t;
+
+typedef struct {
     const char *id, *source_id, *reference, *sent_reference, *origin;
+    const char *clougistic_id;      /* the id Clougistic gave the order, or NULL */
+    apr_array_header_t *jobs;       /* os_job_view_t */
+    os_pause_view_t *paused;        /* the Clougistic upstream, when paused */
     int latest_version, delivered_version;
     const char *state[4], *state_at[4], *state_cause[4];   /* intake, delivery, writeback, shipment */
     const char *created_at, *updated_at;

@@ -20,12 +20,16 @@
 #include "apr_dbd.h"
 #include "mod_dbd.h"
 
-#define OS_SCHEMA_VERSION 2
+#define OS_SCHEMA_VERSION 3
 
 enum {
     ST_ORDER_FIND, ST_ORDER_INSERT, ST_ORDER_NEW_VERSION, ST_VERSION_INSERT, ST_JOB_REQUEUE,
     ST_JOB_INSERT, ST_EVENT_INSERT, ST_QUEUE_DEPTH, ST_SOURCE_DEPTH, ST_INTAKE_FIND,
-    ST_ORDER_GET, ST_VERSIONS_GET, ST_EVENTS_GET, ST_LATEST_BODY, ST_COUNT
+    ST_ORDER_GET, ST_VERSIONS_GET, ST_EVENTS_GET, ST_LATEST_BODY,
+    /* the delivery jobs (mod_ordersync_jobs.c) */
+    ST_JOB_DUE, ST_JOB_CLAIM, ST_ORDER_STEP, ST_JOB_FINISH, ST_ORDER_DELIVERED, ST_JOB_OWNERS,
+    ST_JOB_RELEASE, ST_JOB_SHIFT, ST_META_GET, ST_META_PUT, ST_JOB_REPLAY, ST_ORDER_REQUEUED,
+    ST_JOB_GET, ST_COUNT
 };
 
 typedef struct {
@@ -70,6 +74,10 @@ int os_sel(os_conn_t *c, apr_pool_t *p, int st, apr_dbd_results_t **res, int nar
 int os_select_int(os_conn_t *c, apr_pool_t *p, const char *sql, apr_int64_t *out);
 int os_exec_any(os_conn_t *c, apr_pool_t *p, const char *sql);
 const char *os_i64(apr_pool_t *p, apr_int64_t v);
+
+/* An event of an order (its history in the status route). */
+int os_event_insert(os_conn_t *c, apr_pool_t *p, const char *order_id, apr_time_t now,
+                    const char *kind, const char *detail);
 
 /* Ids unique across processes and servers, ordered by time (32 hex digits). */
 #define OS_ID_LEN 32

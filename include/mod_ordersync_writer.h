@@ -33,4 +33,27 @@ int os_store_hub(os_store_t *st);
 /* The connection the checkpoint job uses (opened by the writer with its own; SQLite only). */
 ap_dbd_t *os_store_ckpt_dbd(os_store_t *st);
 
+/* Background writes (the dispatcher's claims and completions, the admin's replay) go
+ * through the writer of their process like orders do, in its next transaction: fn runs the
+ * op's statements there (the write lock held) and answers 0 or the driver's error. When one
+ * op fails, the transaction is rolled back and each op runs again alone, so a failure is
+ * the op's own. os_store_background() waits for the outcome: OS_TXN_COMMITTED, or FAILED
+ * (nothing of it written; `error` says why), or UNKNOWN (a commit whose reply was lost). */
+typedef struct os_bg_op_t os_bg_op_t;
+typedef int (*os_bg_fn)(os_conn_t *c, apr_pool_t *p, void *baton);
+struct os_bg_op_t {
+    os_bg_fn fn;
+    void *baton;
+    int wake;                         /* committed work for the dispatcher: wake it */
+    os_txn_outcome_e outcome;
+    char error[200];
+    os_bg_op_t *next;                 /* the writer's */
+    int done;
+};
+os_txn_outcome_e os_store_background(os_store_t *st, os_bg_op_t *op);
+/* The dispatcher's wake-up: called in the writer's thread after a commit that made
+ * delivery work due (a new order or version, a replay). */
+void os_store_on_jobs(os_store_t *st, void (*fn)(void *), void *baton);
+server_rec *os_store_server(os_store_t *st);
+
 #endif

@@ -20,6 +20,14 @@
 #define OS_DIR_STORE_TIMEOUT     "OrderSyncStoreTimeout"
 #define OS_DIR_BATCH_MAX         "OrderSyncBatchMax"
 #define OS_DIR_STORE_MAX_SIZE    "OrderSyncStoreMaxSize"
+#define OS_DIR_CG_URL            "OrderSyncClougisticURL"
+#define OS_DIR_CG_KEY            "OrderSyncClougisticKey"
+#define OS_DIR_CG_ENTITY         "OrderSyncClougisticEntity"
+#define OS_DIR_CG_TIMEOUT        "OrderSyncClougisticTimeout"
+#define OS_DIR_CG_CA_FILE        "OrderSyncClougisticCAFile"
+#define OS_DIR_DISPATCH_CONC     "OrderSyncDispatchConcurrency"
+#define OS_DIR_RETRY             "OrderSyncRetry"
+#define OS_DIR_UPSTREAM_PAUSE    "OrderSyncUpstreamPause"
 
 /* directory (<Location>) */
 #define OS_DIR_ADMIN_AUTH        "OrderSyncAdminAuth"

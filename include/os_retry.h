@@ -80,4 +80,8 @@ int os_breaker_record(os_breaker_t *b, const os_answer_t *a, apr_time_t now);
  * is due (the call takes it: the next probe is probe_every later). */
 int os_breaker_allow(os_breaker_t *b, apr_time_t now);
 
+/* A duration as the directives take it: a number with a unit, ms, s, m, h or d ("500ms",
+ * "5s", "72h"); a bare number is seconds. 1 and *out when it parses, else 0. */
+int os_duration_parse(const char *text, apr_interval_time_t *out);
+
 #endif

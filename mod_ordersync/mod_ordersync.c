@@ -4,18 +4,21 @@
 #include "mod_ordersync.h"
 #include "http_request.h"
 #include "mod_ordersync_store.h"
+#include "mod_ordersync_dispatch.h"
 
 static int os_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     apr_array_header_t *hubs = apr_array_make(ptemp, 2, sizeof(server_rec *));
     server_rec *vs;
+    int rv;
     (void)plog;
     /* the servers that mount the hub, in the same order in every process */
     for (vs = s; vs; vs = vs->next) {
         if (os_srv_conf(vs)->mounts->nelts) APR_ARRAY_PUSH(hubs, server_rec *) = vs;
     }
     /* optional functions are only retrievable from here on (not in register_hooks) */
-    return os_store_post_config(pconf, s, hubs, os_store_conf_of);
+    rv = os_store_post_config(pconf, s, hubs, os_store_conf_of);
+    return rv != OK ? rv : os_dispatch_post_config(pconf, s, hubs);
 }
 
 static int os_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
@@ -28,6 +31,8 @@ static int os_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 static void os_child_init(apr_pool_t *pchild, server_rec *s)
 {
     os_store_child_init(pchild, s);
+    /* after the writers: its cleanup runs before theirs, while they can still write */
+    os_dispatch_child_init(pchild, s);
 }
 
 static void os_register_hooks(apr_pool_t *p)

@@ -8,6 +8,7 @@
 #include "apr_file_io.h"
 #include "apr_lib.h"
 #include "apr_crypto.h"
+#include "os_retry.h"
 
 os_srv_conf_t *os_srv_conf(server_rec *s)
 {
@@ -28,6 +29,11 @@ void *os_create_srv_conf(apr_pool_t *p, server_rec *s)
     sc->store_timeout_ms = OS_UNSET;
     sc->batch_max = OS_UNSET;
     sc->store_max_size = OS_UNSET;
+    sc->cg_connect_timeout = sc->cg_timeout = OS_UNSET;
+    sc->dispatch_concurrency = OS_UNSET;
+    sc->retry_first = sc->retry_max = sc->retry_horizon = OS_UNSET;
+    sc->pause_after = OS_UNSET;
+    sc->probe_every = OS_UNSET;
     sc->mounts = apr_array_make(p, 2, sizeof(const char *));
     return sc;
 }
@@ -53,6 +59,18 @@ void *os_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_VAL(store_timeout_ms);
     MERGE_VAL(batch_max);
     MERGE_VAL(store_max_size);
+    MERGE_PTR(cg_url);
+    mrg->cg_key = add->cg_key.value ? add->cg_key : base->cg_key;
+    MERGE_PTR(cg_entity);
+    MERGE_VAL(cg_connect_timeout);
+    MERGE_VAL(cg_timeout);
+    MERGE_PTR(cg_ca_file);
+    MERGE_VAL(dispatch_concurrency);
+    MERGE_VAL(retry_first);
+    MERGE_VAL(retry_max);
+    MERGE_VAL(retry_horizon);
+    MERGE_VAL(pause_after);
+    MERGE_VAL(probe_every);
     mrg->mounts = apr_array_make(p, 2, sizeof(const char *));
     return mrg;
 }
@@ -146,7 +164,22 @@ static const char *check_server_context(cmd_parms *cmd)
     return ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
 }
 
-/* OrderSyncSource <id> key=<secret> [key=<secret>] [prefix=<p>] [webhook=<url>] */
+/* A Clougistic entity id: what System > Settings shows, digits (or a short token). */
+static const char *entity_check(cmd_parms *cmd, const char *arg)
+{
+    const char *c;
+    for (c = arg; *c; c++) {
+        if (!apr_isalnum(*c) && !strchr("-_", *c)) break;
+    }
+    if (!*arg || *c || c - arg > 64) {
+        return apr_psprintf(cmd->pool, "%s: an entity id is 1-64 letters, digits, '-' or '_', "
+                            "got '%s'", cmd->cmd->name, arg);
+    }
+    return NULL;
+}
+
+/* OrderSyncSource <id> key=<secret> [key=<secret>] [prefix=<p>] [webhook=<url>]
+ *                 [entity=<id> clougistic_key=<secret>] */
 static const char *cmd_source(cmd_parms *cmd, void *dconf, int argc, char *const argv[])
 {
     os_srv_conf_t *sc = os_srv_conf(cmd->server);
@@ -213,10 +246,17 @@ static const char *cmd_source(cmd_parms *cmd, void *dconf, int argc, char *const
             }
             src->webhook_url = apr_pstrdup(cmd->pool, a + 8);
         }
+        else if (!strncasecmp(a, "entity=", 7)) {
+            if ((err = entity_check(cmd, a + 7))) return err;
+            src->entity = apr_pstrdup(cmd->pool, a + 7);
+        }
+        else if (!strncasecmp(a, "clougistic_key=", 15)) {
+            if ((err = parse_secret(cmd, "clougistic_key", a + 15, &src->cg_key))) return err;
+        }
         else {
             const char *eq = strchr(a, '=');
             return apr_psprintf(cmd->pool, "%s %s: unknown option '%s' (known: key=, prefix=, "
-                                "webhook=)", cmd->cmd->name, src->id,
+                                "webhook=, entity=, clougistic_key=)", cmd->cmd->name, src->id,
                                 eq ? apr_pstrmemdup(cmd->pool, a, eq - a) : a);
         }
     }
@@ -265,6 +305,7 @@ static const os_int_spec_t SPEC_QUEUE_MAX = { APR_OFFSETOF(os_srv_conf_t, queue_
 static const os_int_spec_t SPEC_SRC_QUEUE = { APR_OFFSETOF(os_srv_conf_t, source_queue_max), 1, 100000000, 0 };
 static const os_int_spec_t SPEC_STORE_TO  = { APR_OFFSETOF(os_srv_conf_t, store_timeout_ms), 10, 600000, 0 };
 static const os_int_spec_t SPEC_BATCH_MAX = { APR_OFFSETOF(os_srv_conf_t, batch_max), 1, 1024, 0 };
+static const os_int_spec_t SPEC_CONC      = { APR_OFFSETOF(os_srv_conf_t, dispatch_concurrency), 1, 256, 0 };
 static const os_int_spec_t SPEC_MAX_SIZE  = { APR_OFFSETOF(os_srv_conf_t, store_max_size), 65536, APR_INT64_C(1) << 50, 1 };
 
 static const char *cmd_int(cmd_parms *cmd, void *dconf, const char *arg)
@@ -280,6 +321,114 @@ static const char *cmd_int(cmd_parms *cmd, void *dconf, const char *arg)
     if (spec->is64) *(apr_int64_t *)(base + spec->offset) = v;
     else *(int *)(base + spec->offset) = (int)v;
     return NULL;
+}
+
+/* ---- Clougistic and the dispatcher ------------------------------------------------- */
+
+static const char *cmd_cg_url(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = check_server_context(cmd);
+    apr_size_t n = strlen(arg);
+    (void)dconf;
+    if (err) return err;
+    if ((strncasecmp(arg, "http://", 7) && strncasecmp(arg, "https://", 8)) || n < 9
+        || strchr(arg, '?') || strchr(arg, '#')) {
+        return apr_psprintf(cmd->pool, "%s must be Clougistic's base URL, http:// or https:// "
+                            "without query (e.g. https://acme.clougistic.com), got '%s'",
+                            cmd->cmd->name, arg);
+    }
+    while (n > 8 && arg[n - 1] == '/') n--;
+    os_srv_conf(cmd->server)->cg_url = apr_pstrmemdup(cmd->pool, arg, n);
+    return NULL;
+}
+
+static const char *cmd_cg_key(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = check_server_context(cmd);
+    (void)dconf;
+    return err ? err : parse_secret(cmd, "access key", arg, &os_srv_conf(cmd->server)->cg_key);
+}
+
+static const char *cmd_cg_entity(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = check_server_context(cmd);
+    (void)dconf;
+    if (err || (err = entity_check(cmd, arg))) return err;
+    os_srv_conf(cmd->server)->cg_entity = apr_pstrdup(cmd->pool, arg);
+    return NULL;
+}
+
+static const char *parse_duration(cmd_parms *cmd, const char *arg, apr_int64_t min,
+                                  apr_int64_t max, apr_int64_t *out)
+{
+    apr_interval_time_t v;
+    if (!os_duration_parse(arg, &v) || v < min || v > max) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a duration from %" APR_INT64_T_FMT
+                            " ms to %" APR_INT64_T_FMT " s (a number with ms, s, m, h or d)",
+                            cmd->cmd->name, arg, min / 1000, max / APR_USEC_PER_SEC);
+    }
+    *out = v;
+    return NULL;
+}
+
+static const char *cmd_cg_timeout(cmd_parms *cmd, void *dconf, const char *conn,
+                                  const char *total)
+{
+    os_srv_conf_t *sc = os_srv_conf(cmd->server);
+    const char *err = check_server_context(cmd);
+    (void)dconf;
+    if (err || (err = parse_duration(cmd, conn, 1000, apr_time_from_sec(300),
+                                     &sc->cg_connect_timeout))) return err;
+    return parse_duration(cmd, total ? total : conn, 1000, apr_time_from_sec(3600),
+                          &sc->cg_timeout);
+}
+
+static const char *cmd_cg_ca_file(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = check_server_context(cmd);
+    const char *path;
+    apr_finfo_t fi;
+    (void)dconf;
+    if (err) return err;
+    path = ap_server_root_relative(cmd->pool, arg);
+    if (!path || apr_stat(&fi, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
+        || fi.filetype != APR_REG) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a readable file of CA certificates "
+                            "(PEM)", cmd->cmd->name, arg);
+    }
+    os_srv_conf(cmd->server)->cg_ca_file = path;
+    return NULL;
+}
+
+static const char *cmd_retry(cmd_parms *cmd, void *dconf, const char *first, const char *max,
+                             const char *horizon)
+{
+    os_srv_conf_t *sc = os_srv_conf(cmd->server);
+    const char *err = check_server_context(cmd);
+    (void)dconf;
+    if (err || (err = parse_duration(cmd, first, 1000, apr_time_from_sec(86400),
+                                     &sc->retry_first))) return err;
+    if (max && (err = parse_duration(cmd, max, 1000, apr_time_from_sec(7 * 86400),
+                                     &sc->retry_max))) return err;
+    if (horizon && (err = parse_duration(cmd, horizon, 1000, apr_time_from_sec(365 * 86400),
+                                         &sc->retry_horizon))) return err;
+    if (max && sc->retry_max < sc->retry_first) {
+        return apr_psprintf(cmd->pool, "%s: the longest wait (%s) is shorter than the first "
+                            "(%s)", cmd->cmd->name, max, first);
+    }
+    return NULL;
+}
+
+static const char *cmd_pause(cmd_parms *cmd, void *dconf, const char *after, const char *probe)
+{
+    os_srv_conf_t *sc = os_srv_conf(cmd->server);
+    const char *err = check_server_context(cmd);
+    apr_int64_t n;
+    (void)dconf;
+    if (err || (err = parse_int_range(cmd, after, 1, 100000, &n))) return err;
+    sc->pause_after = (int)n;
+    return probe ? parse_duration(cmd, probe, 100000, apr_time_from_sec(3600), &sc->probe_every)
+                 : NULL;
 }
 
 static const char *cmd_admin_auth(cmd_parms *cmd, void *dconf, const char *arg)
@@ -319,6 +468,25 @@ const command_rec os_cmds[] = {
         "most orders committed in one transaction by the group-commit writer (default 64)"),
     AP_INIT_TAKE1(OS_DIR_STORE_MAX_SIZE, cmd_int, (void *)&SPEC_MAX_SIZE, RSRC_CONF,
         "SQLite: bytes the store may grow to; beyond it the intake answers 503 (default: no limit)"),
+    AP_INIT_TAKE1(OS_DIR_CG_URL, cmd_cg_url, NULL, RSRC_CONF,
+        "Clougistic's base URL (https://...); orders are delivered to <URL>/api/v1/order/enqueue"),
+    AP_INIT_TAKE1(OS_DIR_CG_KEY, cmd_cg_key, NULL, RSRC_CONF,
+        "Clougistic's API access key: file:/path or ${ENV}"),
+    AP_INIT_TAKE1(OS_DIR_CG_ENTITY, cmd_cg_entity, NULL, RSRC_CONF,
+        "Clougistic's entity id (System > Settings)"),
+    AP_INIT_TAKE12(OS_DIR_CG_TIMEOUT, cmd_cg_timeout, NULL, RSRC_CONF,
+        "<connect> [<total>]: timeouts of a delivery (default 5s 30s)"),
+    AP_INIT_TAKE1(OS_DIR_CG_CA_FILE, cmd_cg_ca_file, NULL, RSRC_CONF,
+        "CA certificates (PEM) that Clougistic's TLS certificate is checked against, instead "
+        "of the system's"),
+    AP_INIT_TAKE1(OS_DIR_DISPATCH_CONC, cmd_int, (void *)&SPEC_CONC, RSRC_CONF,
+        "deliveries in flight at once (default 16)"),
+    AP_INIT_TAKE123(OS_DIR_RETRY, cmd_retry, NULL, RSRC_CONF,
+        "<first> [<max> [<horizon>]]: waits between tries of a failing delivery and how long "
+        "to try before it goes dead (default 5s 1h 72h)"),
+    AP_INIT_TAKE12(OS_DIR_UPSTREAM_PAUSE, cmd_pause, NULL, RSRC_CONF,
+        "<failures> [<probe>]: failures in a row that pause Clougistic as a whole, and how "
+        "often a paused Clougistic is probed (default 10 30s)"),
     AP_INIT_TAKE1(OS_DIR_ADMIN_AUTH, cmd_admin_auth, NULL, ACCESS_CONF,
         "key (default: the admin Bearer key is required) or apache (Apache's Require rules decide)"),
     { NULL }
@@ -659,6 +827,32 @@ int os_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, serv
                     ok = 0;
                 }
             }
+        }
+        if (sc->cg_url) {
+            int all_own = sc->sources && sc->sources->nelts;
+            for (j = 0; sc->sources && j < sc->sources->nelts; j++) {
+                const os_source_t *src = &APR_ARRAY_IDX(sc->sources, j, os_source_t);
+                const char *sw = apr_psprintf(ptemp, "%s:%d", src->defn_file, src->defn_line);
+                if (!src->entity != !src->cg_key.value) {
+                    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s: %s %s: entity= "
+                                 "and clougistic_key= go together (a source's own entity "
+                                 "needs its own access key)", sw, OS_DIR_SOURCE, src->id);
+                    ok = 0;
+                }
+                if (!src->entity) all_own = 0;
+                ok &= check_secret(s, sw, apr_psprintf(ptemp, "%s %s: clougistic_key",
+                                   OS_DIR_SOURCE, src->id), &src->cg_key, 1);
+            }
+            if (!all_own && (!sc->cg_entity || !sc->cg_key.value)) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s: the hub at %s "
+                             "delivers to %s but has no %s%s%s: set them in this server (or "
+                             "give every %s its own entity= and clougistic_key=)", where, path,
+                             sc->cg_url, !sc->cg_entity ? OS_DIR_CG_ENTITY : "",
+                             !sc->cg_entity && !sc->cg_key.value ? " and no " : "",
+                             !sc->cg_key.value ? OS_DIR_CG_KEY : "", OS_DIR_SOURCE);
+                ok = 0;
+            }
+            ok &= check_secret(s, where, OS_DIR_CG_KEY, &sc->cg_key, 1);
         }
         ok &= check_secret(s, where, OS_DIR_ADMIN_KEY, &sc->admin_key, 16);
         ok &= check_secret(s, where, OS_DIR_WEBHOOK_SECRET, &sc->webhook_secret, 16);

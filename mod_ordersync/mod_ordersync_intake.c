@@ -460,6 +460,8 @@ int os_order_status(request_rec *r, const char *const *params)
     os_jgen_kv_str(g, "origin", v->origin);
     os_jgen_kv_int(g, "latest_version", v->latest_version);
     os_jgen_kv_int(g, "delivered_version", v->delivered_version);
+    os_jgen_str(g, "clougistic_id");
+    if (v->clougistic_id) os_jgen_str(g, v->clougistic_id); else yajl_gen_null(g);
     os_jgen_kv_str(g, "created_at", v->created_at);
     os_jgen_kv_str(g, "updated_at", v->updated_at);
     os_jgen_str(g, "states");
@@ -499,6 +501,31 @@ int os_order_status(request_rec *r, const char *const *params)
         yajl_gen_map_close(g);
     }
     yajl_gen_array_close(g);
+    os_jgen_str(g, "jobs");
+    yajl_gen_array_open(g);
+    for (i = 0; i < v->jobs->nelts; i++) {
+        const os_job_view_t *j = &APR_ARRAY_IDX(v->jobs, i, os_job_view_t);
+        yajl_gen_map_open(g);
+        os_jgen_kv_str(g, "kind", j->kind);
+        os_jgen_kv_int(g, "version", j->version);
+        os_jgen_kv_str(g, "state", j->state);
+        os_jgen_kv_int(g, "attempts", j->attempts);
+        os_jgen_kv_str(g, "next_try_at", j->due_at);
+        os_jgen_str(g, "last_error");
+        if (j->last_error) os_jgen_str(g, j->last_error); else yajl_gen_null(g);
+        yajl_gen_map_close(g);
+    }
+    yajl_gen_array_close(g);
+    /* the upstream as a whole: paused while it refuses our credentials or fails for all */
+    os_jgen_str(g, "upstream");
+    yajl_gen_map_open(g);
+    os_jgen_kv_str(g, "name", "clougistic");
+    os_jgen_kv_str(g, "state", v->paused ? "paused" : "active");
+    if (v->paused) {
+        os_jgen_kv_str(g, "since", v->paused->since);
+        os_jgen_kv_str(g, "cause", v->paused->cause ? v->paused->cause : "");
+    }
+    yajl_gen_map_close(g);
     if (v->latest_body) {
         os_json_t *body;
         /* an order stored deeper than the answer can nest (under an older, higher

@@ -39,7 +39,8 @@ static const char *const SQL[ST_COUNT] = {
     /* ST_JOB_REQUEUE: a newer version replaces what the delivery job carries; the dispatcher
      * completes a job only if its version is unchanged, so the newest version lands last */
     "UPDATE os_jobs SET version = %d, state = 'queued', due_at = %lld, attempts = 0, "
-    "last_error = NULL, updated_at = %lld WHERE order_id = %s AND kind = 'delivery'",
+    "deadline_at = NULL, last_error = NULL, updated_at = %lld "
+    "WHERE order_id = %s AND kind = 'delivery'",
     /* ST_JOB_INSERT */
     "INSERT INTO os_jobs (order_id, kind, version, state, due_at, attempts, created_at, "
     "updated_at) VALUES (%s, 'delivery', %d, 'queued', %lld, 0, %lld, %lld)",
@@ -56,7 +57,7 @@ static const char *const SQL[ST_COUNT] = {
     "SELECT id, source_id, reference, sent_reference, origin, latest_version, delivered_version, "
     "intake_state, intake_at, intake_cause, delivery_state, delivery_at, delivery_cause, "
     "writeback_state, writeback_at, writeback_cause, shipment_state, shipment_at, shipment_cause, "
-    "created_at, updated_at FROM os_orders WHERE source_id = %s AND reference = %s",
+    "created_at, updated_at, clougistic_id FROM os_orders WHERE source_id = %s AND reference = %s",
     /* ST_VERSIONS_GET */
     "SELECT version, received_at, digest FROM os_order_versions WHERE order_id = %s "
     "ORDER BY version",
@@ -64,7 +65,70 @@ static const char *const SQL[ST_COUNT] = {
     "SELECT at, kind, detail FROM os_events WHERE order_id = %s ORDER BY at, id",
     /* ST_LATEST_BODY */
     "SELECT body FROM os_order_versions WHERE order_id = %s AND version = %d",
+    /* ST_JOB_DUE: delivery jobs due now whose lease is free or has run out (a job whose
+     * lease is held stays with its holder even when a newer version requeued it, so two
+     * versions of one order are never in flight) */
+    "SELECT j.order_id, j.version, j.attempts, j.deadline_at, o.source_id, o.reference, "
+    "o.sent_reference, v.body FROM os_jobs j JOIN os_orders o ON o.id = j.order_id "
+    "JOIN os_order_versions v ON v.order_id = j.order_id AND v.version = j.version "
+    "WHERE j.kind = 'delivery' AND ((j.state IN ('queued', 'retrying') AND j.due_at <= %lld "
+    "AND (j.lease_until IS NULL OR j.lease_until < %lld)) "
+    "OR (j.state = 'delivering' AND j.lease_until < %lld)) ORDER BY j.due_at LIMIT %d",
+    /* ST_JOB_CLAIM */
+    "UPDATE os_jobs SET state = 'delivering', lease_owner = %s, lease_until = %lld, "
+    "deadline_at = COALESCE(deadline_at, %lld), updated_at = %lld "
+    "WHERE order_id = %s AND kind = 'delivery' AND version = %d",
+    /* ST_ORDER_STEP: the delivery state of an order, while the version is its newest */
+    "UPDATE os_orders SET delivery_state = %s, delivery_at = %lld, delivery_cause = %s, "
+    "updated_at = %lld WHERE id = %s AND latest_version = %d",
+    /* ST_JOB_FINISH: only the lease's holder completes, and its outcome applies only where
+     * no newer version requeued the job meanwhile (then the lease is just given back) */
+    "UPDATE os_jobs SET state = CASE WHEN state = 'delivering' THEN %s ELSE state END, "
+    "due_at = CASE WHEN state = 'delivering' THEN %lld ELSE due_at END, "
+    "attempts = CASE WHEN state = 'delivering' THEN attempts + %d ELSE attempts END, "
+    "last_error = CASE WHEN state = 'delivering' THEN %s ELSE last_error END, "
+    "lease_owner = NULL, lease_until = NULL, updated_at = %lld "
+    "WHERE order_id = %s AND kind = 'delivery' AND lease_owner = %s",
+    /* ST_ORDER_DELIVERED */
+    "UPDATE os_orders SET delivered_version = %d, clougistic_id = %s, "
+    "delivery_state = CASE WHEN latest_version = %d THEN 'delivered' ELSE delivery_state END, "
+    "delivery_at = %lld, delivery_cause = %s, updated_at = %lld "
+    "WHERE id = %s AND delivered_version < %d",
+    /* ST_JOB_OWNERS: who holds leases */
+    "SELECT DISTINCT lease_owner FROM os_jobs WHERE state = 'delivering' AND lease_owner LIKE %s",
+    /* ST_JOB_RELEASE: a holder's leases given back (it stopped, or its process is gone) */
+    "UPDATE os_jobs SET state = CASE WHEN state = 'delivering' THEN 'retrying' ELSE state END, "
+    "lease_owner = NULL, lease_until = NULL, updated_at = %lld WHERE lease_owner = %s",
+    /* ST_JOB_SHIFT: time spent paused does not count against the jobs' horizon */
+    "UPDATE os_jobs SET deadline_at = deadline_at + %lld WHERE deadline_at IS NOT NULL "
+    "AND state IN ('queued', 'retrying', 'delivering')",
+    /* ST_META_GET */
+    "SELECT value FROM os_meta WHERE name = %s",
+    /* ST_META_PUT */
+    "INSERT INTO os_meta (name, value) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE "
+    "SET value = excluded.value",
+    /* ST_JOB_REPLAY: a dead order's newest version back in the queue */
+    "UPDATE os_jobs SET version = %d, state = 'queued', due_at = %lld, attempts = 0, "
+    "deadline_at = NULL, last_error = NULL, updated_at = %lld "
+    "WHERE order_id = %s AND kind = 'delivery' AND state = 'dead'",
+    /* ST_ORDER_REQUEUED */
+    "UPDATE os_orders SET delivery_state = 'queued', delivery_at = %lld, delivery_cause = %s, "
+    "updated_at = %lld WHERE id = %s",
+    /* ST_JOB_GET */
+    "SELECT kind, version, state, due_at, attempts, last_error FROM os_jobs "
+    "WHERE order_id = %s ORDER BY kind",
 };
+
+/* PostgreSQL: several servers claim from one table; each skips the rows another is
+ * claiming rather than waiting for it. */
+static const char *const SQL_JOB_DUE_PG =
+    "SELECT j.order_id, j.version, j.attempts, j.deadline_at, o.source_id, o.reference, "
+    "o.sent_reference, v.body FROM os_jobs j JOIN os_orders o ON o.id = j.order_id "
+    "JOIN os_order_versions v ON v.order_id = j.order_id AND v.version = j.version "
+    "WHERE j.kind = 'delivery' AND ((j.state IN ('queued', 'retrying') AND j.due_at <= %lld "
+    "AND (j.lease_until IS NULL OR j.lease_until < %lld)) "
+    "OR (j.state = 'delivering' AND j.lease_until < %lld)) ORDER BY j.due_at LIMIT %d "
+    "FOR UPDATE OF j SKIP LOCKED";
 
 /* PostgreSQL: lock the order row so two servers cannot both append the same version. */
 static const char *const SQL_ORDER_FIND_PG =
@@ -111,7 +175,17 @@ static const char *const SCHEMA_V2[] = {
     NULL
 };
 
-static const char *const *const MIGRATIONS[OS_SCHEMA_VERSION] = { SCHEMA_V1, SCHEMA_V2 };
+/* Version 3: the dispatcher. The id Clougistic gave the order (the write-back needs it),
+ * and each job's deadline: when it goes dead if it keeps failing (its first try plus the
+ * horizon, moved on by the time its upstream spent paused). */
+static const char *const SCHEMA_V3[] = {
+    "ALTER TABLE os_orders ADD COLUMN clougistic_id VARCHAR(64)",
+    "ALTER TABLE os_jobs ADD COLUMN deadline_at BIGINT",
+    NULL
+};
+
+static const char *const *const MIGRATIONS[OS_SCHEMA_VERSION] = { SCHEMA_V1, SCHEMA_V2,
+                                                                   SCHEMA_V3 };
 
 #define OS_CONN_KEY "ordersync:conn"
 
@@ -183,6 +257,16 @@ int os_sel(os_conn_t *c, apr_pool_t *p, int st, apr_dbd_results_t **res, int nar
     return apr_dbd_pselect(c->driver, p, c->handle, res, c->st[st], 1, nargs, args);
 }
 
+int os_event_insert(os_conn_t *c, apr_pool_t *p, const char *order_id, apr_time_t now,
+                    const char *kind, const char *detail)
+{
+    char id[OS_ID_LEN + 1];
+    const char *a[5];
+    os_new_id(id);
+    a[0] = id; a[1] = order_id; a[2] = os_i64(p, now); a[3] = kind; a[4] = detail;
+    return os_q(c, p, ST_EVENT_INSERT, NULL, 5, a);
+}
+
 /* Ids are unique across processes and servers and ordered by time, so a batch's inserts
  * land together at the end of each index instead of on random pages (as random UUIDs
  * would), which keeps the pages a commit writes few. */
@@ -217,7 +301,8 @@ static int prepare_all(os_conn_t *c, apr_pool_t *p, int *which)
     int i, rv;
     if (!c->is_pg) sqlite_schema_reload(c, p);
     for (i = 0; i < ST_COUNT; i++) {
-        const char *sql = (c->is_pg && i == ST_ORDER_FIND) ? SQL_ORDER_FIND_PG : SQL[i];
+        const char *sql = !c->is_pg ? SQL[i] : i == ST_ORDER_FIND ? SQL_ORDER_FIND_PG
+                        : i == ST_JOB_DUE ? SQL_JOB_DUE_PG : SQL[i];
         c->st[i] = NULL;
         /* no label: PostgreSQL runs each as a parameterised statement rather than a
          * server-side PREPARE, so a reconnected session needs nothing prepared again */

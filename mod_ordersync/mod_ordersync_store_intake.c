@@ -41,16 +41,6 @@ static void set_error(os_intake_op_t *op, const char *why)
     apr_cpystrn(op->error, why ? why : "", sizeof(op->error));
 }
 
-static int event_insert(os_conn_t *c, apr_pool_t *p, const char *order_id, apr_time_t now,
-                        const char *kind, const char *detail)
-{
-    char id[OS_ID_LEN + 1];
-    const char *a[5];
-    os_new_id(id);
-    a[0] = id; a[1] = order_id; a[2] = os_i64(p, now); a[3] = kind; a[4] = detail;
-    return os_q(c, p, ST_EVENT_INSERT, NULL, 5, a);
-}
-
 static int count_one(os_conn_t *c, apr_pool_t *p, int st, int nargs, const char **args,
                      int *out)
 {
@@ -164,7 +154,7 @@ static int intake_apply(os_conn_t *c, apr_pool_t *p, os_intake_op_t *op, int *ro
             const char *ja[5] = { id, apr_itoa(p, op->version), snow, snow, snow };
             if ((rv = os_q(c, p, ST_JOB_INSERT, NULL, 5, ja))) return rv;
         }
-        if ((rv = event_insert(c, p, id, now, "version",
+        if ((rv = os_event_insert(c, p, id, now, "version",
                                apr_psprintf(p, "version %d accepted (%s)", op->version,
                                             op->cancelled ? "cancel" : "changed content"))))
             return rv;
@@ -194,7 +184,7 @@ static int intake_apply(os_conn_t *c, apr_pool_t *p, os_intake_op_t *op, int *ro
         const char *ja[5] = { op->order_id, "1", snow, snow, snow };
         if ((rv = os_q(c, p, ST_JOB_INSERT, NULL, 5, ja))) return rv;
     }
-    if ((rv = event_insert(c, p, op->order_id, now, "accepted",
+    if ((rv = os_event_insert(c, p, op->order_id, now, "accepted",
                            apr_psprintf(p, "version 1 accepted from %s", op->origin)))) return rv;
     op->result = OS_INTAKE_CREATED;
     apr_cpystrn(op->delivery_state, "queued", sizeof(op->delivery_state));

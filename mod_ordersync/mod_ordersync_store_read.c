@@ -73,6 +73,8 @@ apr_status_t os_store_order_get(request_rec *r, const char *source_id, const cha
     }
     v->created_at = fmt_time(r->pool, apr_dbd_get_entry(c->driver, row, 19));
     v->updated_at = fmt_time(r->pool, apr_dbd_get_entry(c->driver, row, 20));
+    v->clougistic_id = apr_dbd_get_entry(c->driver, row, 21) ? E(21) : NULL;
+    if (v->clougistic_id && !*v->clougistic_id) v->clougistic_id = NULL;
 #undef E
     while (apr_dbd_get_row(c->driver, r->pool, res, &row, -1) == 0);
 
@@ -93,6 +95,36 @@ apr_status_t os_store_order_get(request_rec *r, const char *source_id, const cha
             ev->event_at = fmt_time(r->pool, apr_dbd_get_entry(c->driver, row, 0));
             ev->kind = apr_pstrdup(r->pool, apr_dbd_get_entry(c->driver, row, 1));
             ev->detail = apr_pstrdup(r->pool, apr_dbd_get_entry(c->driver, row, 2));
+        }
+    }
+    v->jobs = apr_array_make(r->pool, 2, sizeof(os_job_view_t));
+    if ((rv = os_sel(c, r->pool, ST_JOB_GET, &res, 1, a)) == 0) {
+        while (apr_dbd_get_row(c->driver, r->pool, res, &row, -1) == 0) {
+            os_job_view_t *j = apr_array_push(v->jobs);
+            const char *err = apr_dbd_get_entry(c->driver, row, 5);
+            j->kind = apr_pstrdup(r->pool, apr_dbd_get_entry(c->driver, row, 0));
+            j->version = atoi(apr_dbd_get_entry(c->driver, row, 1));
+            j->state = apr_pstrdup(r->pool, apr_dbd_get_entry(c->driver, row, 2));
+            j->due_at = fmt_time(r->pool, apr_dbd_get_entry(c->driver, row, 3));
+            j->attempts = atoi(apr_dbd_get_entry(c->driver, row, 4));
+            j->last_error = err && *err ? apr_pstrdup(r->pool, err) : NULL;
+        }
+    }
+    {
+        const char *m[1] = { "clougistic.paused_at" };
+        const char *since = NULL;
+        if (os_sel(c, r->pool, ST_META_GET, &res, 1, m) == 0) {
+            while (apr_dbd_get_row(c->driver, r->pool, res, &row, -1) == 0)
+                since = apr_pstrdup(r->pool, apr_dbd_get_entry(c->driver, row, 0));
+        }
+        if (since && *since && strcmp(since, "0")) {
+            v->paused = apr_pcalloc(r->pool, sizeof(*v->paused));
+            v->paused->since = fmt_time(r->pool, since);
+            m[0] = "clougistic.paused_cause";
+            if (os_sel(c, r->pool, ST_META_GET, &res, 1, m) == 0) {
+                while (apr_dbd_get_row(c->driver, r->pool, res, &row, -1) == 0)
+                    v->paused->cause = apr_pstrdup(r->pool, apr_dbd_get_entry(c->driver, row, 0));
+            }
         }
     }
     {

@@ -58,6 +58,9 @@ struct os_store_t {
     apr_time_t lease_at;              /* when to try for it again */
     int failing;                      /* the last commit failed (logged once) */
     long refused;                     /* orders refused since it started failing */
+    os_bg_op_t *bg_head, *bg_tail;    /* background writes waiting (under mu) */
+    void (*on_jobs)(void *);          /* the dispatcher's wake-up */
+    void *on_jobs_baton;
 };
 
 typedef struct {
@@ -128,6 +131,31 @@ static void ckpt_open(os_store_t *st, apr_pool_t *p)
     if (ck) apr_atomic_casptr((volatile void **)&st->ckpt_dbd, ck, NULL);
 }
 
+/* The writer's connection, opened and set up (schema current) when needed; NULL with
+ * *fail set when it cannot be. */
+static os_conn_t *writer_conn(os_store_t *st, apr_pool_t *p, const char **fail)
+{
+    os_conn_t *c;
+    int tries;
+    /* mod_dbd, moments after a graceful restart under prefork, was seen answering no
+     * connection once, without a word, and one a few milliseconds later: an order is not
+     * refused for that */
+    for (tries = 0; !st->dbd && tries < 5; tries++) {
+        if (tries) apr_sleep(apr_time_from_msec(20));
+        st->dbd = os_dbd_open(st->pool, st->s);
+    }
+    {
+        if (!st->dbd) {
+            *fail = "cannot open the store (see mod_dbd's message above)";
+            return NULL;
+        }
+    }
+    c = os_conn_of(st->dbd);
+    if (os_conn_ready(st->s, &st->conf, c, p, 1, fail) != APR_SUCCESS) return NULL;
+    if (!st->ckpt_dbd && !c->is_pg && os_checkpoints_in_background) ckpt_open(st, p);
+    return c;
+}
+
 /* Commits ops[0..n) with the writer's connection (the write lock held, or lock_failed set),
  * and logs a failing store once per incident. An order refused while others of its batch
  * were committed is that order's problem (a constraint, a trigger), not the store's: it is
@@ -136,19 +164,18 @@ static void writer_commit(os_store_t *st, apr_pool_t *p, os_intake_op_t **ops, i
                           const char *lock_failed)
 {
     const char *fail = lock_failed, *first = NULL;
-    os_conn_t *c;
+    os_conn_t *c = NULL;
     int i, bad = 0;
 
-    if (!fail && !st->dbd) {
-        st->dbd = os_dbd_open(st->pool, st->s);
-        if (!st->dbd) fail = "cannot open the store (see mod_dbd's message above)";
+    if (!fail && (c = writer_conn(st, p, &fail))) {
+        st->qc.sole = apr_atomic_read32(&st->committing) != 0;
+        os_intake_commit(st->s, &st->conf, c, p, &st->qc, ops, n);
     }
-    if (!fail) {
-        c = os_conn_of(st->dbd);
-        if (os_conn_ready(st->s, &st->conf, c, p, 1, &fail) == APR_SUCCESS) {
-            if (!st->ckpt_dbd && !c->is_pg && os_checkpoints_in_background) ckpt_open(st, p);
-            st->qc.sole = apr_atomic_read32(&st->committing) != 0;
-            os_intake_commit(st->s, &st->conf, c, p, &st->qc, ops, n);
+    for (i = 0; i < n; i++) {
+        if (!fail && st->on_jobs && (ops[i]->result == OS_INTAKE_CREATED
+                                     || ops[i]->result == OS_INTAKE_NEW_VERSION)) {
+            st->on_jobs(st->on_jobs_baton);
+            break;
         }
     }
     for (i = 0; i < n; i++) {
@@ -187,6 +214,108 @@ static void writer_commit(os_store_t *st, apr_pool_t *p, os_intake_op_t **ops, i
     }
     st->refused += bad;
 }
+
+/* ---- background writes ------------------------------------------------------------ */
+
+/* ops from `first`, all of them or only the first, in one transaction. */
+static os_txn_outcome_e bg_txn(os_store_t *st, os_conn_t *c, apr_pool_t *p, os_bg_op_t *first,
+                               int alone, const char **why)
+{
+    os_bg_op_t *op;
+    int rv;
+    if ((rv = os_txn_begin(c, p, &st->conf))) {
+        *why = apr_pstrdup(p, os_conn_error(c, rv));
+        return OS_TXN_FAILED;
+    }
+    for (op = first; op; op = alone ? NULL : op->next) {
+        if ((rv = op->fn(c, p, op->baton))) {
+            *why = apr_pstrdup(p, os_conn_error(c, rv));
+            os_txn_rollback(c);
+            return OS_TXN_FAILED;
+        }
+    }
+    return os_txn_commit(c, p, why);
+}
+
+/* Runs the background writes waiting (the write lock held, or lock_failed set) and answers
+ * them. */
+static void run_background(os_store_t *st, apr_pool_t *p, const char *lock_failed)
+{
+    os_bg_op_t *list, *op;
+    const char *why = lock_failed;
+    os_conn_t *c = NULL;
+    os_txn_outcome_e all = OS_TXN_FAILED;
+    int wake = 0;
+
+    apr_thread_mutex_lock(st->mu);
+    list = st->bg_head;
+    st->bg_head = st->bg_tail = NULL;
+    apr_thread_mutex_unlock(st->mu);
+    if (!list) return;
+    if (!why && (c = writer_conn(st, p, &why))) all = bg_txn(st, c, p, list, 0, &why);
+    for (op = list; op; op = op->next) {
+        op->outcome = all;
+        if (all == OS_TXN_FAILED && c && list->next) {
+            /* one op's failure is its own: each runs again alone */
+            why = NULL;
+            op->outcome = bg_txn(st, c, p, op, 1, &why);
+        }
+        if (op->outcome != OS_TXN_COMMITTED)
+            apr_cpystrn(op->error, why ? why : "the store failed", sizeof(op->error));
+        else if (op->wake)
+            wake = 1;
+    }
+    if (wake && st->on_jobs) st->on_jobs(st->on_jobs_baton);
+    apr_thread_mutex_lock(st->mu);
+    for (op = list; op; op = op->next) op->done = 1;
+    apr_thread_cond_broadcast(st->answered);
+    apr_thread_mutex_unlock(st->mu);
+}
+
+/* The writer stopped: what is still waiting was not written. */
+static void fail_background(os_store_t *st)
+{
+    os_bg_op_t *op;
+    apr_thread_mutex_lock(st->mu);
+    for (op = st->bg_head; op; op = op->next) {
+        op->outcome = OS_TXN_FAILED;
+        apr_cpystrn(op->error, "the server is stopping", sizeof(op->error));
+        op->done = 1;
+    }
+    st->bg_head = st->bg_tail = NULL;
+    apr_thread_cond_broadcast(st->answered);
+    apr_thread_mutex_unlock(st->mu);
+}
+
+os_txn_outcome_e os_store_background(os_store_t *st, os_bg_op_t *op)
+{
+    op->next = NULL;
+    op->done = 0;
+    op->error[0] = '\0';
+    apr_thread_mutex_lock(st->mu);
+    if (st->stopping) {
+        apr_thread_mutex_unlock(st->mu);
+        apr_cpystrn(op->error, "the server is stopping", sizeof(op->error));
+        return op->outcome = OS_TXN_FAILED;
+    }
+    if (st->bg_tail) st->bg_tail->next = op; else st->bg_head = op;
+    st->bg_tail = op;
+    apr_thread_cond_signal(st->work);
+    if (apr_atomic_read32(&st->committing)) os_board_wake_committer(st->hub);
+    while (!op->done) apr_thread_cond_wait(st->answered, st->mu);
+    apr_thread_mutex_unlock(st->mu);
+    return op->outcome;
+}
+
+void os_store_on_jobs(os_store_t *st, void (*fn)(void *), void *baton)
+{
+    apr_thread_mutex_lock(st->mu);
+    st->on_jobs_baton = baton;
+    st->on_jobs = fn;
+    apr_thread_mutex_unlock(st->mu);
+}
+
+server_rec *os_store_server(os_store_t *st) { return st->s; }
 
 static void ticket_release(os_ticket_t *t)
 {
@@ -233,7 +362,7 @@ static void committer_step(os_store_t *st, apr_pool_t *p, os_intake_op_t **ops,
 
     os_board_sweep(st->hub);
     apr_thread_mutex_lock(st->mu);
-    nt = st->head ? 1 : 0;
+    nt = st->head || st->bg_head ? 1 : 0;
     apr_thread_mutex_unlock(st->mu);
     if (!nt) os_board_wait_work(st->hub, OS_LEASE_RETRY);
     if (st->stopping) return;
@@ -246,9 +375,10 @@ static void committer_step(os_store_t *st, apr_pool_t *p, os_intake_op_t **ops,
     nb = lock_failed ? 0 : os_board_collect(st->hub, p, items, max - nt);
     for (i = 0; i < nb; i++) ops[nt + i] = items[i].op;
     if (nt + nb) writer_commit(st, p, ops, nt + nb, lock_failed);
-    os_store_unlock(locked);
     for (i = 0; i < nb; i++) os_board_answer(st->hub, &items[i]);
     if (nt) finish_tickets(st, taken, nt);
+    run_background(st, p, lock_failed);
+    os_store_unlock(locked);
 }
 
 /* A writer without the lease: commits its own process's queue under the write lock. */
@@ -269,7 +399,7 @@ static void local_step(os_store_t *st, apr_pool_t *p, os_intake_op_t **ops, os_t
             apr_thread_cond_timedwait(st->work, st->mu, left);
         } while (!st->stopping && st->head && apr_atomic_read32(&st->coming)
                  && st->waiting < st->conf.batch_max);
-        if (!st->head) return;
+        if (!st->head && !st->bg_head) return;
     }
     /* Take the write lock first and the batch after: orders that arrive while another
      * process commits join this batch instead of waiting for the next turn. */
@@ -279,8 +409,9 @@ static void local_step(os_store_t *st, apr_pool_t *p, os_intake_op_t **ops, os_t
     n = take_tickets(st, ops, taken, st->conf.batch_max);
     apr_thread_mutex_unlock(st->mu);
     if (n) writer_commit(st, p, ops, n, lock_failed);
-    os_store_unlock(locked);
     if (n) finish_tickets(st, taken, n);
+    run_background(st, p, lock_failed);
+    os_store_unlock(locked);
     apr_thread_mutex_lock(st->mu);
 }
 
@@ -313,7 +444,7 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *thd, void *data)
             apr_thread_mutex_lock(st->mu);
             continue;
         }
-        if (!st->head) {
+        if (!st->head && !st->bg_head) {
             if (os_board_ready(st->hub))  /* wake up to try for the lease again */
                 apr_thread_cond_timedwait(st->work, st->mu, OS_LEASE_RETRY);
             else
@@ -325,6 +456,7 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *thd, void *data)
     }
     apr_thread_mutex_unlock(st->mu);
     if (st->committing) os_board_lease_release(st->hub);
+    fail_background(st);
     apr_pool_destroy(p);
     /* a plain return rather than apr_thread_exit(): pthread_exit's forced unwinding leaves
      * the stack poisoned for AddressSanitizer, and nothing reads an exit status here */

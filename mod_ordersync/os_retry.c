@@ -156,3 +156,28 @@ int os_breaker_allow(os_breaker_t *b, apr_time_t now)
     b->probe_at = now + b->probe_every;
     return 1;
 }
+
+int os_duration_parse(const char *text, apr_interval_time_t *out)
+{
+    static const struct { const char *unit; apr_int64_t usec; } UNITS[] = {
+        { "ms", 1000 }, { "s", APR_USEC_PER_SEC }, { "", APR_USEC_PER_SEC },
+        { "m", 60 * APR_USEC_PER_SEC }, { "h", 3600 * APR_USEC_PER_SEC },
+        { "d", 86400 * APR_USEC_PER_SEC }
+    };
+    apr_int64_t v = 0;
+    const char *c = text;
+    apr_size_t i;
+
+    if (!c || *c < '0' || *c > '9') return 0;
+    for (; *c >= '0' && *c <= '9'; c++) {
+        v = v * 10 + (*c - '0');
+        if (v > APR_INT64_C(1000000000000)) return 0;
+    }
+    for (i = 0; i < sizeof(UNITS) / sizeof(UNITS[0]); i++) {
+        if (!strcmp(c, UNITS[i].unit)) {
+            *out = v * UNITS[i].usec;
+            return 1;
+        }
+    }
+    return 0;
+}

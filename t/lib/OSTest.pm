@@ -230,15 +230,35 @@ sub instance {
     return ($? >> 8, $out);
 }
 
+# Instances a test file started are stopped when it ends, however it ends (a failed test
+# that dies before its own stop would otherwise leave a server and its simulator running).
+my %STARTED;
+END {
+    local $?;    # the test file's exit status is its verdict
+    for my $var (keys %STARTED) {
+        instance($var, 'stop') if -f "$var/run/httpd.pid";
+    }
+}
+
 sub start_instance {
     my $var = shift;
     my ($rc, $out, $port);
-    for (1 .. 3) {
+    my $all = '';
+    for my $try (1 .. 3) {
         $port = free_port();
         ($rc, $out) = instance($var, 'start', $port);
-        last if $rc == 0;
+        if ($rc == 0) {
+            $STARTED{$var} = 1;
+            return ($rc, $out, $port);
+        }
+        # whatever this try left behind (a server that came up late, its simulator) goes
+        # before the next, which would otherwise find it "already running"
+        my (undef, $stopped) = instance($var, 'stop');
+        my $log = "$var/logs/error_log";
+        my $tail = -f $log ? `tail -5 $log` : '';
+        $all .= "try $try on port $port:\n$out$stopped" . ($tail ? "error_log:\n$tail" : '');
     }
-    return ($rc, $out, $port);
+    return ($rc, $all, $port);
 }
 
 # The Clougistic simulator (t/sim/clougistic.js) on a free port, for one test file: its log is

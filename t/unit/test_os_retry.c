@@ -154,6 +154,21 @@ static void test_breaker(void)
     ok(os_breaker_record(&b, &bad_order, t) == -1, "an order refused on its own merits proves the credentials work");
 }
 
+static void test_durations(void)
+{
+    apr_interval_time_t d = 0;
+    ok(os_duration_parse("500ms", &d) && d == 500000, "500ms");
+    ok(os_duration_parse("5s", &d) && d == apr_time_from_sec(5), "5s");
+    ok(os_duration_parse("7", &d) && d == apr_time_from_sec(7), "a bare number is seconds");
+    ok(os_duration_parse("10m", &d) && d == apr_time_from_sec(600), "10m");
+    ok(os_duration_parse("72h", &d) && d == apr_time_from_sec(72 * 3600), "72h");
+    ok(os_duration_parse("3d", &d) && d == apr_time_from_sec(3 * 86400), "3d");
+    ok(!os_duration_parse("", &d) && !os_duration_parse("s", &d) && !os_duration_parse("-5s", &d)
+       && !os_duration_parse("5 s", &d) && !os_duration_parse("5w", &d)
+       && !os_duration_parse("99999999999999s", &d), "empty, no number, negative, a space, "
+       "an unknown unit, too large: refused");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -163,6 +178,7 @@ int main(void)
     test_retry_after();
     test_backoff();
     test_breaker();
+    test_durations();
     apr_pool_destroy(pool);
     done();
 }
