@@ -129,6 +129,14 @@ yajl_gen os_problem_begin(request_rec *r, int status, const char *slug, const ch
                           const char *detail);
 int os_problem_send(request_rec *r, int status, yajl_gen g);
 int os_send_json(request_rec *r, int status, yajl_gen g);
+/* The token of "Authorization: Bearer <token>", or NULL; *had says whether the request
+ * carried a Bearer credential at all. */
+const char *os_bearer_token(request_rec *r, int *had);
+/* 401 with WWW-Authenticate: Bearer for `realm`. Returns DONE. */
+int os_unauthorized(request_rec *r, const char *realm, const char *detail, int had_credentials);
+
+/* mod_ordersync_admin.c */
+int os_admin_replay(request_rec *r, const char *const *params);
 
 /* mod_ordersync_intake.c */
 int os_intake_orders(request_rec *r, const char *const *params);

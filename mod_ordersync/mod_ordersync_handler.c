@@ -4,6 +4,7 @@
 #include "mod_ordersync.h"
 #include "os_json.h"
 #include "mod_ordersync_body.h"
+#include "apr_lib.h"
 
 typedef int os_route_fn(request_rec *r, const char *const *params);
 
@@ -24,7 +25,7 @@ static const os_route_t ROUTES[] = {
     { "GET",  "/admin/",                   NULL },
     { "GET",  "/admin/orders",             NULL },
     { "GET",  "/admin/orders/*/*",         NULL },
-    { "POST", "/admin/orders/*/*/replay",  NULL },
+    { "POST", "/admin/orders/*/*/replay",  os_admin_replay },
     { "POST", "/admin/replay",             NULL },
     { "POST", "/admin/pause",              NULL },
     { "POST", "/admin/resume",             NULL },
@@ -203,4 +204,24 @@ int os_problem_send(request_rec *r, int status, yajl_gen g)
 int os_problem(request_rec *r, int status, const char *slug, const char *title, const char *detail)
 {
     return os_problem_send(r, status, os_problem_begin(r, status, slug, title, detail));
+}
+
+const char *os_bearer_token(request_rec *r, int *had)
+{
+    const char *h = apr_table_get(r->headers_in, "Authorization");
+    *had = 0;
+    if (!h) return NULL;
+    while (apr_isspace(*h)) h++;
+    if (strncasecmp(h, "Bearer ", 7)) return NULL;
+    *had = 1;
+    for (h += 7; apr_isspace(*h); h++);
+    return h;
+}
+
+int os_unauthorized(request_rec *r, const char *realm, const char *detail, int had_credentials)
+{
+    apr_table_setn(r->headers_out, "WWW-Authenticate",
+                   apr_psprintf(r->pool, "Bearer realm=\"%s\"%s", realm,
+                                had_credentials ? ", error=\"invalid_token\"" : ""));
+    return os_problem(r, HTTP_UNAUTHORIZED, "unauthorized", "Unauthorized", detail);
 }

@@ -10,37 +10,21 @@
 
 #define OS_REALM "ordersync"
 
-static int unauthorized(request_rec *r, const char *detail, int had_credentials)
-{
-    apr_table_setn(r->headers_out, "WWW-Authenticate",
-                   had_credentials ? "Bearer realm=\"" OS_REALM "\", error=\"invalid_token\""
-                                   : "Bearer realm=\"" OS_REALM "\"");
-    return os_problem(r, HTTP_UNAUTHORIZED, "unauthorized", "Unauthorized", detail);
-}
-
 /* The source whose key the request carries as "Authorization: Bearer <key>". Without one,
  * answers 401 itself (dropping any body) and returns NULL. */
 static const os_source_t *bearer_source(request_rec *r)
 {
-    const char *h = apr_table_get(r->headers_in, "Authorization");
-    const os_source_t *src = NULL;
     int had = 0;
+    const char *key = os_bearer_token(r, &had);
+    const os_source_t *src = key ? os_source_by_key(os_srv_conf(r->server), key) : NULL;
 
-    if (h) {
-        while (apr_isspace(*h)) h++;
-        if (!strncasecmp(h, "Bearer ", 7)) {
-            had = 1;
-            h += 7;
-            while (apr_isspace(*h)) h++;
-            src = os_source_by_key(os_srv_conf(r->server), h);
-        }
-    }
     if (!src) {
         /* never read (or invite, with 100 Continue) the body of a request that is refused
          * anyway: the connection closes after the 401 instead */
         r->connection->keepalive = AP_CONN_CLOSE;
-        unauthorized(r, had ? "the Bearer key is not the key of any source"
-                            : "send the source's key as Authorization: Bearer <key>", had);
+        os_unauthorized(r, OS_REALM, had ? "the Bearer key is not the key of any source"
+                                         : "send the source's key as Authorization: Bearer <key>",
+                        had);
     }
     return src;
 }
@@ -333,14 +317,14 @@ static int preauth_peek(request_rec *r, void *baton, const char *buf, apr_size_t
         pa->done = 1;
         key = os_scan_value(pa->scan, &key_len);
         if (!(pa->src = source_by_access_key(r, key, key_len))) {
-            unauthorized(r, "the access_key is not the key of any source", 1);
+            os_unauthorized(r, OS_REALM, "the access_key is not the key of any source", 1);
             return DONE;
         }
         return OK;
     case OS_SCAN_NOT_STRING:
     case OS_SCAN_ABSENT:
         pa->done = 1;
-        unauthorized(r, "the envelope has no access_key", 0);
+        os_unauthorized(r, OS_REALM, "the envelope has no access_key", 0);
         return DONE;
     case OS_SCAN_SYNTAX:
         pa->done = 1;
@@ -393,10 +377,10 @@ int os_intake_enqueue(request_rec *r, const char *const *params)
      * found the key: the parsed document decides, as the scan would have */
     key = os_json_get(doc, "access_key");
     if (!key || key->type != OS_JSON_STRING || !*key->str) {
-        return unauthorized(r, "the envelope has no access_key", 0);
+        return os_unauthorized(r, OS_REALM, "the envelope has no access_key", 0);
     }
     if (!(src = source_by_access_key(r, key->str, key->len))) {
-        return unauthorized(r, "the access_key is not the key of any source", 1);
+        return os_unauthorized(r, OS_REALM, "the access_key is not the key of any source", 1);
     }
     entity = os_json_get(doc, "entity_id");
     payload = os_json_get(doc, "payload");

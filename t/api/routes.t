@@ -8,7 +8,7 @@ use Test::More;
 use lib 't/lib';
 use OSTest;
 
-plan tests => 21;
+plan tests => 27;
 
 my $res = GET hub_url('/no/such/route');
 my $d = problem_ok($res, 404, 'not-found');
@@ -34,7 +34,7 @@ $res = GET hub_url('/webhooks/clougistic');
 is($res->header('Allow'), 'POST', 'the webhook takes POST only');
 
 for my $r (['POST', '/webhooks/clougistic'], ['GET', '/admin/'], ['GET', '/admin/orders'],
-           ['GET', '/admin/orders/demo/R1'], ['POST', '/admin/orders/demo/R1/replay'],
+           ['GET', '/admin/orders/demo/R1'],
            ['POST', '/admin/replay'], ['POST', '/admin/pause'], ['POST', '/admin/resume'],
            ['GET', '/admin/metrics']) {
     my ($m, $p) = @$r;
@@ -48,3 +48,19 @@ is($res->content, '', 'HEAD has no body');
 
 $res = GET hub_url('/orders/demo');
 ok(problem_ok($res, 404, 'not-found'), 'an order path with a missing segment is 404');
+
+# --- the admin's replay: who may, and what it answers where nothing is dead ---------------
+my $replay = '/admin/orders/demo/ROUTES-R1/replay';
+$res = json_req('POST', $replay, undef, undef);
+ok(problem_ok($res, 401, 'unauthorized'), 'replay without a key: 401');
+like($res->header('WWW-Authenticate') // '', qr/^Bearer realm="ordersync-admin"/,
+     'with the admin realm in WWW-Authenticate');
+ok(problem_ok(json_req('POST', $replay, undef, 'demo'), 401, 'unauthorized'),
+   "a source's key is not the admin key: 401");
+ok(problem_ok(json_req('POST', $replay, undef, 'admin'), 404, 'order-not-found'),
+   'the admin key, an order that does not exist: 404');
+$res = json_req('POST', '/orders', order_payload(reference => 'ROUTES-R1'), 'demo');
+ok($res->code == 202 || $res->code == 200, 'an order is accepted (this server delivers none)');
+my $d = problem_ok(json_req('POST', $replay, undef, 'admin'), 409, 'not-dead');
+ok($d, 'a delivery that is not dead is not replayed: 409');
+like($d->{detail} // '', qr/queued/, 'the detail says what state it is in');
