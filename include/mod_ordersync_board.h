@@ -68,4 +68,9 @@ void os_board_wake_committer(int hub);
 int os_board_submit(int hub, os_intake_op_t *op, apr_interval_time_t timeout,
                     apr_interval_time_t margin, void (*handed)(void *), void *baton);
 
+/* A process's start time (0 when it does not exist), and whether the process with that pid
+ * and start time still runs (not a zombie): a reused pid is another process. */
+apr_uint64_t os_process_start(apr_uint32_t pid);
+int os_process_alive(apr_uint32_t pid, apr_uint64_t start);
+
 #endif

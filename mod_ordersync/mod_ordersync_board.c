@@ -110,6 +110,17 @@ static int alive(apr_uint32_t pid, apr_uint64_t start)
     return s != 0 && !zombie && s == start;
 }
 
+apr_uint64_t os_process_start(apr_uint32_t pid)
+{
+    int zombie;
+    return proc_start(pid, &zombie);
+}
+
+int os_process_alive(apr_uint32_t pid, apr_uint64_t start)
+{
+    return alive(pid, start);
+}
+
 static os_slot_t *slot_at(int hub, int i)
 {
     return &slots[(apr_size_t)hub * OS_BOARD_SLOTS + (apr_size_t)i];

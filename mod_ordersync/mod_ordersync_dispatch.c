@@ -10,8 +10,6 @@
 #include "apr_atomic.h"
 #include "apr_thread_mutex.h"
 
-#include <errno.h>
-#include <signal.h>
 #include <unistd.h>
 
 
@@ -21,7 +19,7 @@
 /* With nothing announced, the store is asked for due jobs this often (retries come due,
  * orders committed by a process that does not commit for all). */
 #define OS_DISPATCH_POLL apr_time_from_msec(250)
-#define OS_OWNERS_CHECK apr_time_from_sec(10)
+#define OS_OWNERS_CHECK apr_time_from_sec(2)
 #define OS_LEASE_MARGIN apr_time_from_sec(60)
 #define OS_FINISH_RETRY apr_time_from_sec(1)
 #define OS_MAX_CONCURRENCY 256            /* OrderSyncDispatchConcurrency's maximum */
@@ -101,9 +99,11 @@ static void recover_leases(os_dispatcher_t *d, apr_pool_t *p)
     rel.now = apr_time_now();
     for (i = 0; i < ow.owners->nelts; i++) {
         const char *w = APR_ARRAY_IDX(ow.owners, i, const char *);
-        long pid = strtol(w + strlen(d->host), NULL, 10);
-        if (!strcmp(w, d->owner) || pid <= 0) continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char *end;
+        long pid = strtol(w + strlen(d->host), &end, 10);
+        apr_uint64_t start = *end == '/' ? apr_strtoi64(end + 1, NULL, 10) : 0;
+        if (!strcmp(w, d->owner) || pid <= 0 || !start) continue;
+        if (os_process_alive((apr_uint32_t)pid, start)) continue;
         rel.owners[rel.n++] = w;
     }
     if (rel.n && bg(d, os_jobs_release, &rel, "giving back the leases of ended processes")) {
@@ -116,7 +116,7 @@ static void recover_leases(os_dispatcher_t *d, apr_pool_t *p)
 
 static int activate(os_dispatcher_t *d)
 {
-    char host[128], rnd[4];
+    char host[128];
     int i;
 
     if (!d->multi) {
@@ -135,11 +135,11 @@ static int activate(os_dispatcher_t *d)
     }
     if (gethostname(host, sizeof(host)) != 0) apr_cpystrn(host, "localhost", sizeof(host));
     host[sizeof(host) - 1] = '\0';
-    apr_generate_random_bytes((unsigned char *)rnd, sizeof(rnd));
+    /* the owner of leases: this host, pid and start time, so that another process on the
+     * host can tell when it is gone (a reused pid has another start time) */
     d->host = apr_pstrcat(d->pool, host, "/", NULL);
-    d->owner = apr_psprintf(d->pool, "%s%d/%02x%02x%02x%02x", d->host, (int)getpid(),
-                            (unsigned char)rnd[0], (unsigned char)rnd[1],
-                            (unsigned char)rnd[2], (unsigned char)rnd[3]);
+    d->owner = apr_psprintf(d->pool, "%s%d/%" APR_UINT64_T_FMT, d->host, (int)getpid(),
+                            os_process_start((apr_uint32_t)getpid()));
     /* a pause outlives the process that saw it: its time keeps counting for the orders */
     for (i = 0; i < d->ups->nelts; i++) {
         os_upstream_t *u = APR_ARRAY_IDX(d->ups, i, os_upstream_t *);
