@@ -19,7 +19,7 @@ use OSTest;
 plan tests => 48;
 
 OSTest::expect_error_log('ordersync: clougistic paused');
-my $var = OSTest::new_instance('dispatch-instance',
+my $var = OSTest::new_instance('dispatch-instance', OSTest::own_store('dispatch') .
     "OrderSyncRetry 200ms 1s 60s\nOrderSyncUpstreamPause 8 1s\n"
     . "OrderSyncClougisticTimeout 1s 1500ms\nOrderSyncDispatchConcurrency 8\n");
 my ($rc, $out) = OSTest::start_instance($var);
@@ -62,7 +62,9 @@ sub stored_body {
     my ($ref, $version) = @_;
     my $q = "SELECT body FROM os_order_versions v JOIN os_orders o ON o.id = v.order_id "
           . "WHERE o.source_id = 'demo' AND o.reference = '$ref' AND v.version = $version";
-    my $b = `sqlite3 -cmd '.timeout 5000' $var/store/ordersync.db "$q"`;
+    my $b = ($ENV{OS_TEST_LABEL} // '') eq 'pg'
+        ? `psql -qtA -h $ENV{OS_PG_SOCK} -p $ENV{OS_PG_PORT} -U postgres os_dispatch -c "$q"`
+        : `sqlite3 -cmd '.timeout 5000' $var/store/ordersync.db "$q"`;
     chomp $b;
     return Encode::decode_utf8($b);
 }

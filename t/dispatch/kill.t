@@ -14,7 +14,7 @@ use OSTest;
 
 plan tests => 12;
 
-my $var = OSTest::new_instance('dispatch-kill-instance',
+my $var = OSTest::new_instance('dispatch-kill-instance', OSTest::own_store('dispatch_kill') .
     "OrderSyncRetry 200ms 1s 60s\nOrderSyncClougisticTimeout 1s 10s\n"
     . "OrderSyncDispatchConcurrency 32\n" . OSTest::three_processes());
 my ($rc, $out) = OSTest::start_instance($var);

@@ -129,6 +129,22 @@ sub fixed_workers {
          . "MaxSpareServers 40\nMaxRequestWorkers 40\n</IfModule>\n";
 }
 
+# Store lines for a separate instance: nothing under SQLite (the instance's own file); under
+# make test-pg a database of its own on the suite's cluster, made afresh, so that the
+# instance's dispatcher sees only its own orders.
+sub own_store {
+    my ($name) = @_;
+    return '' unless ($ENV{OS_TEST_LABEL} // '') eq 'pg';
+    (my $db = "os_$name") =~ s/\W/_/g;
+    local $ENV{PGOPTIONS} = '-c client_min_messages=warning';
+    for my $sql ("DROP DATABASE IF EXISTS $db", "CREATE DATABASE $db") {
+        system('psql', '-qtA', '-h', $ENV{OS_PG_SOCK}, '-p', $ENV{OS_PG_PORT}, '-U', 'postgres',
+               'postgres', '-c', $sql) == 0 or die "psql: $sql failed\n";
+    }
+    return "DBDriver pgsql\nDBDParams \"host=$ENV{OS_PG_SOCK} port=$ENV{OS_PG_PORT} "
+         . "dbname=$db user=postgres\"\n";
+}
+
 # A fresh directory for a separate instance under t/logs, its conf/local.conf holding the
 # given lines. Returns the directory (for start_instance).
 sub new_instance {
