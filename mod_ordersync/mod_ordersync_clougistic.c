@@ -121,6 +121,9 @@ CURLMcode os_cg_start(CURLM *multi, os_transfer_t *t, const os_cg_conf_t *conf)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)apr_time_as_msec(conf->connect_timeout));
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)apr_time_as_msec(conf->timeout));
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* over TLS, a new delivery waits for the connection being set up to say whether it
+     * multiplexes (HTTP/2) rather than opening one of its own beside it */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     if (conf->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, conf->ca_file);
