@@ -17,7 +17,7 @@ UNIT_CFLAGS = -g -O1 $(WFLAGS) -Iinclude $(shell pkg-config --cflags apr-1 apr-u
 UNIT_LIBS  = $(shell pkg-config --libs apr-1 apr-util-1 yajl) -lcrypto
 
 .PHONY: all deps install test test-unit test-suite test-mpm test-pg test-asan start stop reset run \
-        bench bench-board bench-latency bench-growth bench-sim noboard clean
+        bench bench-board bench-latency bench-growth bench-sim bench-dispatch noboard clean
 
 all: $(SO)
 
@@ -104,6 +104,21 @@ $(NOBOARD_SO): $(SRC) $(HDR) Makefile
 	    >build/noboard/apxs.log 2>&1 || { cat build/noboard/apxs.log; exit 1; }
 noboard: $(NOBOARD_SO)
 
+# The same module with every delivery on a new connection: the drain benchmark's comparison.
+NOREUSE_SO = build/noreuse/.libs/mod_ordersync.so
+$(NOREUSE_SO): $(SRC) $(HDR) Makefile
+	@mkdir -p build/noreuse
+	@$(APXS) -c -o build/noreuse/mod_ordersync.la -Iinclude -Wc,-DOS_NO_REUSE \
+	    $(addprefix -Wc$(comma),$(WFLAGS)) $(addprefix -Wc$(comma),$(DEP_CFLAGS)) $(SRC) $(LIBS) \
+	    >build/noreuse/apxs.log 2>&1 || { cat build/noreuse/apxs.log; exit 1; }
+
+# The dispatcher's benchmarks (bench/README.md): draining a queue over HTTP, HTTPS and HTTPS
+# without reuse; the intake with and without delivery; push to Clougistic at a fixed rate.
+bench-dispatch: $(SO) $(NOREUSE_SO)
+	bash bench/dispatch.sh drain
+	bash bench/dispatch.sh mixed
+	bash bench/dispatch.sh e2e
+
 bench-board: $(SO) $(NOBOARD_SO)
 	bash bench/store.sh board
 bench-latency: $(SO)
@@ -116,6 +131,6 @@ bench-sim:
 	bash bench/sim.sh
 
 clean:
-	rm -rf build/out build/noboard build/asan build/unit build/t mod_ordersync/*.lo mod_ordersync/*.slo \
+	rm -rf build/out build/noboard build/noreuse build/asan build/unit build/t mod_ordersync/*.lo mod_ordersync/*.slo \
 	    mod_ordersync/*.o mod_ordersync/.libs
 	-perl t/TEST -clean >/dev/null 2>&1

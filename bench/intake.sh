@@ -99,6 +99,7 @@ trap 'exit 130' INT TERM
 
 rm -rf "$var/store" "$var/logs" "$var/htdocs/bench" "$var/instance.json"   # every run starts with an empty store
 mkdir -p "$var/conf" "$var/htdocs/bench/static"
+touch "$var/conf/no-clougistic"      # the intake alone (bench/dispatch.sh measures it with delivery)
 
 # What the static baseline serves: about the size of the intake's own 202 answer.
 cat > "$var/htdocs/bench/static/ack.json" <<'JSON'

@@ -63,6 +63,7 @@ start_instance() {   # start_instance SO: a fresh instance with an empty store
   # no dispatcher drains the queue in these runs, so the queue limit is lifted (the
   # default, 100000, would refuse orders within a run or two)
   printf 'OrderSyncQueueMax 100000000\n' >> "$var/conf/local.conf"
+  touch "$var/conf/no-clougistic"      # the store alone: no dispatcher (bench/dispatch.sh has it)
   OS_VAR=$var OS_SO=$1 "$instance" start "$PORT" >/dev/null
   key=$(jq -r .source.key "$var/instance.json")
   url=$(jq -r .base_url "$var/instance.json")/orders

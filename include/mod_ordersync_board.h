@@ -61,6 +61,10 @@ void os_board_sweep(int hub);
 /* The committer: waits up to t for new work (woken by publish). */
 void os_board_wait_work(int hub, apr_interval_time_t t);
 void os_board_wake_committer(int hub);
+/* A writer other than the committer committed delivery work (the dispatcher runs in the
+ * committer's process): it says so here and wakes the committer, which passes it on. */
+void os_board_jobs_added(int hub);
+apr_uint32_t os_board_jobs(int hub);
 
 /* A request: hands op over and waits for the answer, the store timeout for the committer to
  * take it and `margin` more for it to answer. Returns 0 when it could not hand it over (no

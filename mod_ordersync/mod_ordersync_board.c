@@ -44,6 +44,7 @@ typedef struct {
     apr_uint32_t work;                /* bumped for each order published (a futex) */
     apr_uint32_t sleeping;            /* the committer waits on work */
     apr_uint32_t scan;                /* where the next collect starts */
+    apr_uint32_t jobs;                /* bumped when another process committed delivery work */
     apr_time_t swept_at;
 } os_hub_board_t;
 
@@ -310,6 +311,17 @@ void os_board_wake_committer(int hub)
     if (__atomic_load_n(&hb->sleeping, __ATOMIC_SEQ_CST)) futex_wake(&hb->work, 1);
 }
 
+void os_board_jobs_added(int hub)
+{
+    __atomic_add_fetch(&boards[hub].jobs, 1, __ATOMIC_SEQ_CST);
+    os_board_wake_committer(hub);
+}
+
+apr_uint32_t os_board_jobs(int hub)
+{
+    return __atomic_load_n(&boards[hub].jobs, __ATOMIC_SEQ_CST);
+}
+
 int os_board_submit(int hub, os_intake_op_t *op, apr_interval_time_t timeout,
                     apr_interval_time_t margin, void (*handed)(void *), void *baton)
 {
@@ -431,6 +443,10 @@ void os_board_answer(int hub, const os_board_item_t *it) { (void)hub; (void)it; 
 void os_board_sweep(int hub) { (void)hub; }
 void os_board_wait_work(int hub, apr_interval_time_t t) { (void)hub; (void)t; }
 void os_board_wake_committer(int hub) { (void)hub; }
+void os_board_jobs_added(int hub) { (void)hub; }
+apr_uint32_t os_board_jobs(int hub) { (void)hub; return 0; }
+apr_uint64_t os_process_start(apr_uint32_t pid) { (void)pid; return 0; }
+int os_process_alive(apr_uint32_t pid, apr_uint64_t start) { (void)pid; (void)start; return 1; }
 int os_board_submit(int hub, os_intake_op_t *op, apr_interval_time_t timeout,
                     apr_interval_time_t margin, void (*handed)(void *), void *baton)
 { (void)hub; (void)op; (void)timeout; (void)margin; (void)handed; (void)baton; return 0; }

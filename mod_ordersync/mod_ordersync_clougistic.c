@@ -135,6 +135,12 @@ CURLMcode os_cg_start(CURLM *multi, os_transfer_t *t, const os_cg_conf_t *conf)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+#ifdef OS_NO_REUSE
+    /* a build for the benchmark's comparison only (make bench-dispatch): every delivery on
+     * a connection of its own */
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+#endif
     t->started = apr_time_now();
     return curl_multi_add_handle(multi, e);
 }

@@ -61,6 +61,7 @@ struct os_store_t {
     os_bg_op_t *bg_head, *bg_tail;    /* background writes waiting (under mu) */
     void (*on_jobs)(void *);          /* the dispatcher's wake-up */
     void *on_jobs_baton;
+    apr_uint32_t jobs_seen;           /* the committer: the board's jobs count passed on */
 };
 
 typedef struct {
@@ -144,16 +145,27 @@ static os_conn_t *writer_conn(os_store_t *st, apr_pool_t *p, const char **fail)
         if (tries) apr_sleep(apr_time_from_msec(20));
         st->dbd = os_dbd_open(st->pool, st->s);
     }
-    {
-        if (!st->dbd) {
-            *fail = "cannot open the store (see mod_dbd's message above)";
-            return NULL;
-        }
+    if (!st->dbd) {
+        *fail = "cannot open the store (see mod_dbd's message above)";
+        return NULL;
     }
     c = os_conn_of(st->dbd);
     if (os_conn_ready(st->s, &st->conf, c, p, 1, fail) != APR_SUCCESS) return NULL;
     if (!st->ckpt_dbd && !c->is_pg && os_checkpoints_in_background) ckpt_open(st, p);
     return c;
+}
+
+/* Delivery work was committed: the dispatcher of this process is woken when this process
+ * commits for all (or there is no board and every process delivers); otherwise the
+ * committer's process is told through the board. */
+static void announce_jobs(os_store_t *st)
+{
+    if (apr_atomic_read32(&st->committing) || !os_board_ready(st->hub)) {
+        if (st->on_jobs) st->on_jobs(st->on_jobs_baton);
+    }
+    else {
+        os_board_jobs_added(st->hub);
+    }
 }
 
 /* Commits ops[0..n) with the writer's connection (the write lock held, or lock_failed set),
@@ -172,9 +184,9 @@ static void writer_commit(os_store_t *st, apr_pool_t *p, os_intake_op_t **ops, i
         os_intake_commit(st->s, &st->conf, c, p, &st->qc, ops, n);
     }
     for (i = 0; i < n; i++) {
-        if (!fail && st->on_jobs && (ops[i]->result == OS_INTAKE_CREATED
-                                     || ops[i]->result == OS_INTAKE_NEW_VERSION)) {
-            st->on_jobs(st->on_jobs_baton);
+        if (!fail && (ops[i]->result == OS_INTAKE_CREATED
+                      || ops[i]->result == OS_INTAKE_NEW_VERSION)) {
+            announce_jobs(st);
             break;
         }
     }
@@ -265,7 +277,7 @@ static void run_background(os_store_t *st, apr_pool_t *p, const char *lock_faile
         else if (op->wake)
             wake = 1;
     }
-    if (wake && st->on_jobs) st->on_jobs(st->on_jobs_baton);
+    if (wake) announce_jobs(st);
     apr_thread_mutex_lock(st->mu);
     for (op = list; op; op = op->next) op->done = 1;
     apr_thread_cond_broadcast(st->answered);
@@ -366,6 +378,14 @@ static void committer_step(os_store_t *st, apr_pool_t *p, os_intake_op_t **ops,
     apr_thread_mutex_unlock(st->mu);
     if (!nt) os_board_wait_work(st->hub, OS_LEASE_RETRY);
     if (st->stopping) return;
+    {
+        /* delivery work another process committed: pass it on to this one's dispatcher */
+        apr_uint32_t jobs = os_board_jobs(st->hub);
+        if (jobs != st->jobs_seen) {
+            st->jobs_seen = jobs;
+            if (st->on_jobs) st->on_jobs(st->on_jobs_baton);
+        }
+    }
     lock_failed = os_store_lock(apr_time_from_msec(st->conf.timeout_ms), &locked);
     apr_thread_mutex_lock(st->mu);
     nt = take_tickets(st, ops, taken, max);

@@ -40,7 +40,9 @@ File::Find::find({ no_chdir => 1, wanted => sub {
 
 my @dumps;
 if (($ENV{OS_TEST_LABEL} // '') eq 'pg') {
-    for my $db (qw(ordersync ordersync_queue ordersync_locked)) {
+    # and the databases of the separate instances (OSTest::own_store)
+    my @own = split /\n/, `psql -qtA -h '$ENV{OS_PG_SOCK}' -p '$ENV{OS_PG_PORT}' -U postgres postgres -c "SELECT datname FROM pg_database WHERE datname LIKE 'os\\_%'"`;
+    for my $db (qw(ordersync ordersync_queue ordersync_locked), @own) {
         my $f = "$logs/pg_dump-$db.sql";
         system("pg_dump -h '$ENV{OS_PG_SOCK}' -p '$ENV{OS_PG_PORT}' -U postgres $db > '$f' 2>/dev/null") == 0
             or die "pg_dump $db failed";

@@ -16,6 +16,9 @@ use Time::HiRes ();
 use lib 't/lib';
 use OSTest;
 
+# what is tested here does not depend on the MPM; kill.t runs under each
+plan skip_all => 'the delivery policy: under the event MPM (and make test-pg)'
+    if ($ENV{OS_TEST_MPM} // 'event') ne 'event';
 plan tests => 48;
 
 OSTest::expect_error_log('ordersync: clougistic paused');

@@ -8,6 +8,7 @@
 const http = require('http');
 const https = require('https');
 const fs = require('fs');
+const { performance } = require('perf_hooks');
 const { Faults } = require('./faults');
 
 const USAGE = `usage: clougistic.js [--port N] [--host ADDR] [--tls-port N --cert FILE --key FILE]
@@ -169,7 +170,8 @@ function store(env, raw) {
 function enqueue(req, res) {
   S.enqueueRequests++;
   readBody(req, MAX_BODY, (raw, over) => {
-    const entry = { seq: ++S.seq, conn: req.socket._simConn, at: Date.now(), status: 0, fault: null,
+    const entry = { seq: ++S.seq, conn: req.socket._simConn, at: Date.now(),
+      us: Math.round((performance.timeOrigin + performance.now()) * 1000), status: 0, fault: null,
       ref: null, src: null, ent: null, keyOk: false, raw: raw ?? '', http: req.httpVersion, rawHeaders: req.rawHeaders };
     S.log.push(entry);
     // trimmed in chunks: shifting one entry off a long array at a time costs a copy each
@@ -259,6 +261,7 @@ function viewEntry(e) {
   try { body = JSON.parse(e.raw); } catch (err) { body = null; }
   return { seq: e.seq, reference: e.ref, source_id: e.src, entity_id: e.ent, access_key_ok: e.keyOk,
     status: e.status, fault: e.fault, conn: e.conn, http_version: e.http, received_at: new Date(e.at).toISOString(),
+    received_us: e.us,
     headers: headersOf(e.rawHeaders), body, raw: e.raw };
 }
 
