@@ -5,32 +5,61 @@
 
 #define ROW(i) apr_dbd_get_entry(c->driver, row, i)
 
+typedef struct {
+    os_job_t *job;
+    apr_int64_t due;
+} os_due_t;
+
+static int due_cmp(const void *a, const void *b)
+{
+    const os_due_t *x = a, *y = b;
+    return x->due < y->due ? -1 : x->due > y->due;
+}
+
 int os_jobs_claim(os_conn_t *c, apr_pool_t *p, void *baton)
 {
+    static const char *const STATES[] = { "queued", "retrying", "delivering" };
     os_claim_t *cl = baton;
     apr_dbd_results_t *res;
     apr_dbd_row_t *row = NULL;
     const char *now = os_i64(p, cl->now), *a[7];
-    int rv, i;
+    os_due_t *due = apr_palloc(p, sizeof(*due) * (apr_size_t)cl->max * 3);
+    os_job_t **spare = apr_palloc(p, sizeof(*spare) * (apr_size_t)cl->max * 3);
+    int rv, i, s, n = 0;
 
-    cl->claimed = 0;
-    a[0] = now; a[1] = now; a[2] = now; a[3] = apr_itoa(p, cl->max);
-    if ((rv = os_sel(c, p, ST_JOB_DUE, &res, 4, a))) return rv;
-    /* every row first: SQLite's results are read before the updates below */
-    while (apr_dbd_get_row(c->driver, p, res, &row, -1) == 0) {
-        os_job_t *j;
-        const char *dl;
-        if (cl->claimed == cl->max) continue;
-        j = cl->jobs[cl->claimed++];
-        apr_cpystrn(j->order_id, ROW(0), sizeof(j->order_id));
-        j->version = atoi(ROW(1));
-        j->attempts = atoi(ROW(2));
-        dl = ROW(3);
-        j->deadline_at = dl && *dl ? apr_atoi64(dl) : cl->now + cl->horizon;
-        j->source_id = apr_pstrdup(j->pool, ROW(4));
-        j->reference = apr_pstrdup(j->pool, ROW(5));
-        j->sent_reference = apr_pstrdup(j->pool, ROW(6));
-        j->body = apr_pstrdup(j->pool, ROW(7));
+    /* the oldest due of each state (new, retried, a lease run out), then the oldest of all;
+     * every row of a result is read before the next statement */
+    for (i = 0; i < cl->max * 3; i++) spare[i] = apr_pcalloc(p, sizeof(os_job_t));
+    for (s = 0; s < 3; s++) {
+        a[0] = STATES[s]; a[1] = now; a[2] = now; a[3] = apr_itoa(p, cl->max);
+        if ((rv = os_sel(c, p, ST_JOB_DUE, &res, 4, a))) return rv;
+        while (apr_dbd_get_row(c->driver, p, res, &row, -1) == 0) {
+            os_job_t *j = spare[n];
+            due[n].job = j;
+            due[n].due = apr_atoi64(ROW(8));
+            apr_cpystrn(j->order_id, ROW(0), sizeof(j->order_id));
+            j->version = atoi(ROW(1));
+            j->attempts = atoi(ROW(2));
+            j->deadline_at = ROW(3) && *ROW(3) ? apr_atoi64(ROW(3)) : cl->now + cl->horizon;
+            j->source_id = ROW(4);
+            j->reference = ROW(5);
+            j->sent_reference = ROW(6);
+            j->body = ROW(7);
+            n++;
+        }
+    }
+    qsort(due, (apr_size_t)n, sizeof(*due), due_cmp);
+    cl->claimed = n < cl->max ? n : cl->max;
+    for (i = 0; i < cl->claimed; i++) {
+        /* into the caller's jobs, strings in each job's own pool */
+        os_job_t *src = due[i].job, *j = cl->jobs[i];
+        apr_pool_t *keep = j->pool;
+        *j = *src;
+        j->pool = keep;
+        j->source_id = apr_pstrdup(j->pool, src->source_id);
+        j->reference = apr_pstrdup(j->pool, src->reference);
+        j->sent_reference = apr_pstrdup(j->pool, src->sent_reference);
+        j->body = apr_pstrdup(j->pool, src->body);
     }
     for (i = 0; i < cl->claimed; i++) {
         os_job_t *j = cl->jobs[i];

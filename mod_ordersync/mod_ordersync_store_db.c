@@ -65,15 +65,16 @@ static const char *const SQL[ST_COUNT] = {
     "SELECT at, kind, detail FROM os_events WHERE order_id = %s ORDER BY at, id",
     /* ST_LATEST_BODY */
     "SELECT body FROM os_order_versions WHERE order_id = %s AND version = %d",
-    /* ST_JOB_DUE: delivery jobs due now whose lease is free or has run out (a job whose
-     * lease is held stays with its holder even when a newer version requeued it, so two
-     * versions of one order are never in flight) */
+    /* ST_JOB_DUE: delivery jobs in one state that are due, oldest first, whose lease is
+     * free or has run out (a job whose lease is held stays with its holder even when a
+     * newer version requeued it, so two versions of one order are never in flight). One
+     * state per query, so that the index (state, due_at) gives them in order without
+     * sorting the whole queue. */
     "SELECT j.order_id, j.version, j.attempts, j.deadline_at, o.source_id, o.reference, "
-    "o.sent_reference, v.body FROM os_jobs j JOIN os_orders o ON o.id = j.order_id "
+    "o.sent_reference, v.body, j.due_at FROM os_jobs j JOIN os_orders o ON o.id = j.order_id "
     "JOIN os_order_versions v ON v.order_id = j.order_id AND v.version = j.version "
-    "WHERE j.kind = 'delivery' AND ((j.state IN ('queued', 'retrying') AND j.due_at <= %lld "
-    "AND (j.lease_until IS NULL OR j.lease_until < %lld)) "
-    "OR (j.state = 'delivering' AND j.lease_until < %lld)) ORDER BY j.due_at LIMIT %d",
+    "WHERE j.state = %s AND j.due_at <= %lld AND (j.lease_until IS NULL OR j.lease_until < %lld) "
+    "AND j.kind = 'delivery' ORDER BY j.due_at LIMIT %d",
     /* ST_JOB_CLAIM */
     "UPDATE os_jobs SET state = 'delivering', lease_owner = %s, lease_until = %lld, "
     "deadline_at = COALESCE(deadline_at, %lld), updated_at = %lld "
@@ -123,12 +124,10 @@ static const char *const SQL[ST_COUNT] = {
  * claiming rather than waiting for it. */
 static const char *const SQL_JOB_DUE_PG =
     "SELECT j.order_id, j.version, j.attempts, j.deadline_at, o.source_id, o.reference, "
-    "o.sent_reference, v.body FROM os_jobs j JOIN os_orders o ON o.id = j.order_id "
+    "o.sent_reference, v.body, j.due_at FROM os_jobs j JOIN os_orders o ON o.id = j.order_id "
     "JOIN os_order_versions v ON v.order_id = j.order_id AND v.version = j.version "
-    "WHERE j.kind = 'delivery' AND ((j.state IN ('queued', 'retrying') AND j.due_at <= %lld "
-    "AND (j.lease_until IS NULL OR j.lease_until < %lld)) "
-    "OR (j.state = 'delivering' AND j.lease_until < %lld)) ORDER BY j.due_at LIMIT %d "
-    "FOR UPDATE OF j SKIP LOCKED";
+    "WHERE j.state = %s AND j.due_at <= %lld AND (j.lease_until IS NULL OR j.lease_until < %lld) "
+    "AND j.kind = 'delivery' ORDER BY j.due_at LIMIT %d FOR UPDATE OF j SKIP LOCKED";
 
 /* PostgreSQL: lock the order row so two servers cannot both append the same version. */
 static const char *const SQL_ORDER_FIND_PG =

@@ -370,7 +370,10 @@ function makeServers() {
     servers.push({ server: s, port: opt.tlsPort, scheme: 'https' });
   }
   for (const l of servers) {
-    l.server.on('connection', onConnection);
+    // over TLS the requests see the TLS socket (through HTTP/2's session too), not the TCP
+    // one: count and number those
+    if (l.scheme === 'https') l.server.on('secureConnection', onConnection);
+    else l.server.on('connection', onConnection);
     l.server.on('clientError', (err, sock) => { if (sock.writable) sock.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'); else sock.destroy(); });
   }
 }
