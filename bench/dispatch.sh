@@ -18,7 +18,8 @@
 #                 simulator; and the intake's own latency (request to 202) at that rate.
 #
 # Environment: PORT (18493), SIM_PORT (18497), THREADS (2), CONNECTIONS (20),
-#   CONCURRENCY (OrderSyncDispatchConcurrency, 16).
+#   CONCURRENCY (OrderSyncDispatchConcurrency, 16); PERF_OUT=file (with PERF_VARIANT, http)
+#   profiles the delivering process for PERF_S (2) seconds of the drain (perf record -g).
 # Reports go to stdout and bench/out/dispatch-<mode>-<date>.txt.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -107,7 +108,7 @@ waiting_jobs() { store_sql "SELECT COUNT(*) FROM os_jobs WHERE state IN ('queued
 
 # arrivals at the simulator: "count first_us last_us"
 arrivals() {
-  sim GET /_sim/enqueued | jq -r '[.[].received_us] | "\(length) \(min) \(max)"'
+  sim GET '/_sim/enqueued?brief=1' | jq -r '[.[].received_us] | "\(length) \(min) \(max)"'
 }
 
 r "mod_ordersync dispatcher benchmark ($mode), $(date '+%Y-%m-%d %H:%M:%S %z'), module at $(git rev-parse --short HEAD)"
@@ -128,13 +129,21 @@ drain)
     esac
     configure none "$module"
     # queue at least n orders with no dispatcher; the intake's own rate on the way
-    secs=$(( n / 2000 + 2 ))
+    secs=$(( n / 7000 + 1 ))
     line=$(run_wrk "$secs")
     intake=$(field "$line" rps)
     queued=$(waiting_jobs)
     [ "$queued" -ge "$n" ] || die "only $queued orders queued in ${secs}s"
     sim DELETE /_sim/state >/dev/null
     configure "$url" "$module" keep
+    if [ -n "${PERF_OUT:-}" ] && [ "$v" = "${PERF_VARIANT:-http}" ]; then
+      # a profile of the delivering process (perf record -g), for `perf report -i $PERF_OUT`
+      for _ in $(seq 1 50); do
+        dpid=$(grep -o "process [0-9]* delivers" "$var/logs/error_log" | tail -1 | awk "{print \$2}" || true)
+        [ -n "$dpid" ] && break; sleep 0.1
+      done
+      perf record -g -p "$dpid" -o "$PERF_OUT" -- sleep "${PERF_S:-2}" >/dev/null 2>&1 &
+    fi
     until_t=$(( $(date +%s) + 300 ))
     while :; do
       got=$(sim GET /_sim/stats | jq .orders)
@@ -143,7 +152,7 @@ drain)
       sleep 0.2
     done
     read -r cnt first last <<<"$(arrivals)"
-    conns=$(sim GET /_sim/enqueued | jq '[.[].conn] | unique | length')
+    conns=$(sim GET '/_sim/enqueued?brief=1' | jq '[.[].conn] | unique | length')
     rate=$(awk -v n="$cnt" -v a="$first" -v b="$last" 'BEGIN { printf "%.0f", (n - 1) / ((b - a) / 1e6) }')
     r "$(printf '%-28s %8d %12.0f %10d %12.2f %12d' "$v" "$queued" "$intake" "$rate" \
           "$(awk -v a="$rate" -v b="$intake" 'BEGIN { printf "%.2f", a / b }')" "$conns")"
@@ -190,7 +199,7 @@ e2e)
   line=$(run_wrk "$e2e_s" "$d")
   sleep 2
   # per order: arrival at the simulator minus the commit (the store's intake time, µs)
-  sim GET /_sim/enqueued | jq -r '.[] | "\(.reference) \(.received_us)"' | sed 's/^DEMO-//' | LC_ALL=C sort > "$out/dispatch-arrivals.txt"
+  sim GET '/_sim/enqueued?brief=1' | jq -r '.[] | "\(.reference) \(.received_us)"' | sed 's/^DEMO-//' | LC_ALL=C sort > "$out/dispatch-arrivals.txt"
   store_sql "SELECT reference, intake_at FROM os_orders WHERE created_at >= $t0" | tr "|" " " | LC_ALL=C sort > "$out/dispatch-commits.txt"
   lat=$(LC_ALL=C join "$out/dispatch-commits.txt" "$out/dispatch-arrivals.txt" | awk '{ print ($3 - $2) / 1000 }' | sort -n \
         | awk '{ a[NR] = $1 } END { printf "n=%d p50=%.2f p90=%.2f p99=%.2f max=%.2f", NR, a[int(NR*0.5)+1], a[int(NR*0.9)+1], a[int(NR*0.99)+1], a[NR] }')

@@ -37,13 +37,14 @@ typedef struct {
     apr_time_t at;
 } os_job_t;
 
-/* os_jobs_claim's baton: claims up to `max` due jobs into jobs[0..] (each job's pool set
- * by the caller); `claimed` says how many. */
+/* os_jobs_claim's baton: claims up to `max` due jobs, oldest first, into jobs[0..claimed)
+ * (made in `pool`, strings too; each job's own pool is the caller's to set). */
 typedef struct {
     const char *owner;
     apr_time_t now, lease_until, horizon;
     int max;
-    os_job_t **jobs;
+    apr_pool_t *pool;
+    os_job_t *jobs;
     int claimed;
 } os_claim_t;
 int os_jobs_claim(os_conn_t *c, apr_pool_t *p, void *baton);

@@ -219,29 +219,29 @@ static void hold(os_dispatcher_t *d, os_transfer_t *t, os_upstream_t *u, apr_tim
     j->cause = j->error;
 }
 
-static int claim(os_dispatcher_t *d, apr_pool_t *p)
+/* Puts claimed jobs into free slots and starts their deliveries (or holds them). */
+static void start(os_dispatcher_t *d, const os_claim_t *cl, apr_time_t now)
 {
-    os_claim_t cl;
-    apr_time_t now = apr_time_now();
-    int i, free_n = 0, probe_only;
-
-    if (!may_send(d, now, &probe_only)) return 0;
-    cl.jobs = apr_palloc(p, sizeof(os_job_t *) * (apr_size_t)d->concurrency);
-    for (i = 0; i < d->concurrency; i++) {
-        if (!d->slots[i].busy) cl.jobs[free_n++] = &d->slots[i].job;
-    }
-    if (!free_n) return 0;
-    cl.owner = d->owner;
-    cl.now = now;
-    cl.lease_until = now + d->cg.timeout + OS_LEASE_MARGIN;
-    cl.horizon = d->backoff.horizon;
-    cl.max = probe_only ? 1 : free_n;
-    cl.claimed = 0;
-    if (!bg(d, os_jobs_claim, &cl, "claiming jobs")) return 0;
-    d->more = cl.claimed == cl.max && !probe_only;
-    for (i = 0; i < cl.claimed; i++) {
-        os_transfer_t *t = (os_transfer_t *)((char *)cl.jobs[i] - APR_OFFSETOF(os_transfer_t, job));
-        os_upstream_t *u = upstream_of(d, t->job.source_id);
+    int i, k = 0;
+    for (i = 0; i < cl->claimed; i++) {
+        const os_job_t *src = &cl->jobs[i];
+        os_transfer_t *t;
+        os_upstream_t *u;
+        while (k < d->concurrency && d->slots[k].busy) k++;
+        if (k == d->concurrency) break;          /* cannot happen: claimed <= free */
+        t = &d->slots[k];
+        apr_pool_clear(t->job.pool);
+        {
+            apr_pool_t *keep = t->job.pool;
+            t->job = *src;
+            t->job.pool = keep;
+        }
+        t->job.source_id = apr_pstrdup(t->job.pool, src->source_id);
+        t->job.reference = apr_pstrdup(t->job.pool, src->reference);
+        t->job.sent_reference = apr_pstrdup(t->job.pool, src->sent_reference);
+        t->job.body = apr_pstrdup(t->job.pool, src->body);
+        t->job.at = 0;
+        u = upstream_of(d, t->job.source_id);
         t->busy = 1;
         t->up = u;
         t->probe = 0;
@@ -258,7 +258,68 @@ static int claim(os_dispatcher_t *d, apr_pool_t *p)
             d->done[d->ndone++] = t;
         }
     }
-    return cl.claimed;
+}
+
+typedef struct {
+    os_finish_t finish;
+    os_claim_t claim;
+    int do_claim;
+} os_step_t;
+
+/* One transaction: the outcomes of the finished deliveries, then new claims for the slots
+ * they and the idle ones leave. */
+static int step_fn(os_conn_t *c, apr_pool_t *p, void *baton)
+{
+    os_step_t *st = baton;
+    int rv;
+    if (st->finish.n && (rv = os_jobs_finish(c, p, &st->finish))) return rv;
+    if (st->do_claim && (rv = os_jobs_claim(c, p, &st->claim))) return rv;
+    return 0;
+}
+
+/* Records what finished and claims what is due, in one write of the committer's writer.
+ * Finished slots stay busy (their leases held) until their outcome commits. */
+static void step(os_dispatcher_t *d, apr_pool_t *p, int want_claim)
+{
+    os_job_t *jobs[OS_MAX_CONCURRENCY];
+    apr_time_t now = apr_time_now();
+    os_step_t st;
+    int i, idle = 0, probe_only = 0;
+
+    memset(&st, 0, sizeof(st));
+    if (d->ndone && now >= d->finish_at) {
+        for (i = 0; i < d->ndone; i++) jobs[i] = &d->done[i]->job;
+        st.finish.owner = d->owner;
+        st.finish.n = d->ndone;
+        st.finish.jobs = jobs;
+    }
+    for (i = 0; i < d->concurrency; i++) idle += !d->slots[i].busy;
+    if (want_claim && may_send(d, now, &probe_only) && idle + st.finish.n > 0) {
+        st.do_claim = 1;
+        st.claim.owner = d->owner;
+        st.claim.now = now;
+        st.claim.lease_until = now + d->cg.timeout + OS_LEASE_MARGIN;
+        st.claim.horizon = d->backoff.horizon;
+        st.claim.max = probe_only ? 1 : idle + st.finish.n;
+        st.claim.pool = p;
+    }
+    if (!st.finish.n && !st.do_claim) return;
+    if (!bg(d, step_fn, &st, st.do_claim ? "claiming jobs" : "recording deliveries")) {
+        if (st.finish.n) d->finish_at = apr_time_now() + OS_FINISH_RETRY;
+        return;
+    }
+    for (i = 0; i < st.finish.n; i++) {
+        d->done[i]->busy = 0;
+        apr_pool_clear(d->done[i]->job.pool);
+    }
+    if (st.finish.n) {
+        d->ndone = 0;
+        d->finish_at = 0;
+    }
+    if (st.do_claim) {
+        d->more = st.claim.claimed == st.claim.max && !probe_only;
+        start(d, &st.claim, now);
+    }
 }
 
 /* What an answer does to its job, its order's events and its upstream. */
@@ -340,31 +401,6 @@ static void judge(os_dispatcher_t *d, os_transfer_t *t, CURLcode code, apr_time_
     }
 }
 
-/* Completes the finished transfers in one transaction; they stay busy (their leases held)
- * until it commits. */
-static void finish(os_dispatcher_t *d)
-{
-    os_job_t *jobs[OS_MAX_CONCURRENCY];
-    os_finish_t f;
-    int i;
-
-    if (!d->ndone || apr_time_now() < d->finish_at) return;
-    for (i = 0; i < d->ndone; i++) jobs[i] = &d->done[i]->job;
-    f.owner = d->owner;
-    f.n = d->ndone;
-    f.jobs = jobs;
-    if (!bg(d, os_jobs_finish, &f, "recording deliveries")) {
-        d->finish_at = apr_time_now() + OS_FINISH_RETRY;
-        return;
-    }
-    for (i = 0; i < d->ndone; i++) {
-        d->done[i]->busy = 0;
-        apr_pool_clear(d->done[i]->job.pool);
-    }
-    d->ndone = 0;
-    d->finish_at = 0;
-}
-
 /* Stopping with deliveries in flight: they are dropped and their leases given back, so
  * the next dispatcher sends them at once (an identical resend if one had arrived). */
 static void stop_all(os_dispatcher_t *d)
@@ -399,10 +435,6 @@ static void run(os_dispatcher_t *d, apr_pool_t *p)
 
         apr_pool_clear(p);
         if (now >= d->owners_at) recover_leases(d, p);
-        if (apr_atomic_xchg32(&d->kick, 0) || d->more || now >= d->poll_at) {
-            d->poll_at = now + OS_DISPATCH_POLL;
-            claim(d, p);
-        }
         curl_multi_perform(d->multi, &running);
         now = apr_time_now();
         while ((m = curl_multi_info_read(d->multi, &left))) {
@@ -412,7 +444,13 @@ static void run(os_dispatcher_t *d, apr_pool_t *p)
             judge(d, (os_transfer_t *)priv, m->data.result, now);
             d->done[d->ndone++] = (os_transfer_t *)priv;
         }
-        finish(d);
+        {
+            int want = apr_atomic_xchg32(&d->kick, 0) || d->more || now >= d->poll_at;
+            if (want) d->poll_at = now + OS_DISPATCH_POLL;
+            step(d, p, want);
+            /* deliveries just started: let libcurl send them before anything else */
+            curl_multi_perform(d->multi, &running);
+        }
         for (inflight = 0, i = 0; i < d->concurrency; i++) inflight += d->slots[i].busy;
         if (inflight) idle_until = now + OS_DISPATCH_SPELL;
         else if (now >= idle_until) break;

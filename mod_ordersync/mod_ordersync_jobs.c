@@ -50,19 +50,19 @@ int os_jobs_claim(os_conn_t *c, apr_pool_t *p, void *baton)
     }
     qsort(due, (apr_size_t)n, sizeof(*due), due_cmp);
     cl->claimed = n < cl->max ? n : cl->max;
+    cl->jobs = apr_pcalloc(cl->pool, sizeof(os_job_t) * (apr_size_t)(cl->claimed + 1));
     for (i = 0; i < cl->claimed; i++) {
-        /* into the caller's jobs, strings in each job's own pool */
-        os_job_t *src = due[i].job, *j = cl->jobs[i];
-        apr_pool_t *keep = j->pool;
+        /* into the caller's pool: the driver's rows go with this transaction's pool */
+        os_job_t *src = due[i].job, *j = &cl->jobs[i];
         *j = *src;
-        j->pool = keep;
-        j->source_id = apr_pstrdup(j->pool, src->source_id);
-        j->reference = apr_pstrdup(j->pool, src->reference);
-        j->sent_reference = apr_pstrdup(j->pool, src->sent_reference);
-        j->body = apr_pstrdup(j->pool, src->body);
+        j->pool = NULL;
+        j->source_id = apr_pstrdup(cl->pool, src->source_id);
+        j->reference = apr_pstrdup(cl->pool, src->reference);
+        j->sent_reference = apr_pstrdup(cl->pool, src->sent_reference);
+        j->body = apr_pstrdup(cl->pool, src->body);
     }
     for (i = 0; i < cl->claimed; i++) {
-        os_job_t *j = cl->jobs[i];
+        os_job_t *j = &cl->jobs[i];
         a[0] = cl->owner; a[1] = os_i64(p, cl->lease_until); a[2] = os_i64(p, j->deadline_at);
         a[3] = now; a[4] = j->order_id; a[5] = apr_itoa(p, j->version);
         if ((rv = os_q(c, p, ST_JOB_CLAIM, NULL, 6, a))) return rv;

@@ -283,7 +283,11 @@ function control(req, res, url) {
   const m = req.method;
   if (path === '/_sim/enqueued' && m === 'GET') {
     const since = Number(url.searchParams.get('since') || 0);
-    return send(res, 200, S.log.filter((e) => e.seq > since).map(viewEntry));
+    // ?brief=1: without the bodies and headers (for benchmarks reading many thousands)
+    const brief = url.searchParams.get('brief') === '1';
+    return send(res, 200, S.log.filter((e) => e.seq > since).map(brief
+      ? (e) => ({ seq: e.seq, reference: e.ref, status: e.status, conn: e.conn, http_version: e.http, received_us: e.us })
+      : viewEntry));
   }
   if (path === '/_sim/orders' && m === 'GET') return send(res, 200, viewOrders(url.searchParams.get('entity_id')));
   if (path === '/_sim/stats' && m === 'GET') {
