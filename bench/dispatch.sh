@@ -121,7 +121,7 @@ drain)
   [ -f "$noreuse_so" ] || die "build the comparison module first (make build/noreuse/.libs/mod_ordersync.so, or make bench-dispatch)"
   r ""
   r "$(printf '%-28s %8s %12s %10s %12s %12s' variant orders 'intake/s' 'drain/s' 'drain/intake' connections)"
-  for v in http https https-noreuse; do
+  for v in ${VARIANTS:-http https https-noreuse}; do
     case $v in
       http) url=http://127.0.0.1:$SIM_PORT module=$so ;;
       https) url=https://127.0.0.1:$((SIM_PORT + 1)) module=$so ;;
@@ -159,7 +159,7 @@ drain)
     eval "rate_${v//-/_}=$rate"
   done
   r ""
-  r "HTTPS with reuse / without: $(awk -v a="$rate_https" -v b="$rate_https_noreuse" 'BEGIN { printf "%.2f", a / b }')x"
+  [ -n "${rate_https_noreuse:-}" ] && [ -n "${rate_https:-}" ] && r "HTTPS with reuse / without: $(awk -v a="$rate_https" -v b="$rate_https_noreuse" 'BEGIN { printf "%.2f", a / b }')x"
   ;;
 mixed)
   s=${2:-60}

@@ -65,6 +65,7 @@ typedef struct {
     apr_int64_t cg_connect_timeout;  /* microseconds, OS_UNSET */
     apr_int64_t cg_timeout;
     const char *cg_ca_file;
+    int cg_http2;                    /* OS_UNSET, 0, 1 */
     int dispatch_concurrency;
     apr_int64_t retry_first, retry_max, retry_horizon;
     int pause_after;                 /* transient failures in a row that pause the upstream */

@@ -47,6 +47,7 @@ typedef struct {
 typedef struct {
     const char *ca_file;
     apr_interval_time_t connect_timeout, timeout;
+    int http2;                        /* OrderSyncClougisticHTTP2 */
 } os_cg_conf_t;
 
 /* The upstreams of a hub: [0] the hub's (NULL members when it has none), then one per

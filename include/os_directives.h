@@ -25,6 +25,7 @@
 #define OS_DIR_CG_ENTITY         "OrderSyncClougisticEntity"
 #define OS_DIR_CG_TIMEOUT        "OrderSyncClougisticTimeout"
 #define OS_DIR_CG_CA_FILE        "OrderSyncClougisticCAFile"
+#define OS_DIR_CG_HTTP2          "OrderSyncClougisticHTTP2"
 #define OS_DIR_DISPATCH_CONC     "OrderSyncDispatchConcurrency"
 #define OS_DIR_RETRY             "OrderSyncRetry"
 #define OS_DIR_UPSTREAM_PAUSE    "OrderSyncUpstreamPause"

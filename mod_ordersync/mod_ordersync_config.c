@@ -31,6 +31,7 @@ void *os_create_srv_conf(apr_pool_t *p, server_rec *s)
     sc->store_max_size = OS_UNSET;
     sc->cg_connect_timeout = sc->cg_timeout = OS_UNSET;
     sc->dispatch_concurrency = OS_UNSET;
+    sc->cg_http2 = OS_UNSET;
     sc->retry_first = sc->retry_max = sc->retry_horizon = OS_UNSET;
     sc->pause_after = OS_UNSET;
     sc->probe_every = OS_UNSET;
@@ -66,6 +67,7 @@ void *os_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_VAL(cg_timeout);
     MERGE_PTR(cg_ca_file);
     MERGE_VAL(dispatch_concurrency);
+    MERGE_VAL(cg_http2);
     MERGE_VAL(retry_first);
     MERGE_VAL(retry_max);
     MERGE_VAL(retry_horizon);
@@ -400,6 +402,15 @@ static const char *cmd_cg_ca_file(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+static const char *cmd_cg_http2(cmd_parms *cmd, void *dconf, int on)
+{
+    const char *err = check_server_context(cmd);
+    (void)dconf;
+    if (err) return err;
+    os_srv_conf(cmd->server)->cg_http2 = on;
+    return NULL;
+}
+
 static const char *cmd_retry(cmd_parms *cmd, void *dconf, const char *first, const char *max,
                              const char *horizon)
 {
@@ -479,6 +490,9 @@ const command_rec os_cmds[] = {
     AP_INIT_TAKE1(OS_DIR_CG_CA_FILE, cmd_cg_ca_file, NULL, RSRC_CONF,
         "CA certificates (PEM) that Clougistic's TLS certificate is checked against, instead "
         "of the system's"),
+    AP_INIT_FLAG(OS_DIR_CG_HTTP2, cmd_cg_http2, NULL, RSRC_CONF,
+        "On: HTTP/2 multiplexed on one connection where Clougistic offers it over TLS; Off "
+        "(default): HTTP/1.1 on kept-alive connections"),
     AP_INIT_TAKE1(OS_DIR_DISPATCH_CONC, cmd_int, (void *)&SPEC_CONC, RSRC_CONF,
         "deliveries in flight at once (default 16)"),
     AP_INIT_TAKE123(OS_DIR_RETRY, cmd_retry, NULL, RSRC_CONF,

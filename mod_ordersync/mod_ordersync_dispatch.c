@@ -528,6 +528,7 @@ int os_dispatch_post_config(apr_pool_t *pconf, server_rec *s, apr_array_header_t
         d->s = hs;
         d->hub = i;
         d->cg.ca_file = sc->cg_ca_file;
+        d->cg.http2 = OS_CONF_INT(sc->cg_http2, 0);
         d->cg.connect_timeout = OS_CONF_INT(sc->cg_connect_timeout, OS_DEFAULT_CG_CONNECT);
         d->cg.timeout = OS_CONF_INT(sc->cg_timeout, OS_DEFAULT_CG_TIMEOUT);
         d->backoff.first = OS_CONF_INT(sc->retry_first, OS_DEFAULT_RETRY_FIRST);

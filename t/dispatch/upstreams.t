@@ -15,7 +15,7 @@ use OSTest;
 # what is tested here does not depend on the MPM; kill.t runs under each
 plan skip_all => 'the delivery policy: under the event MPM (and make test-pg)'
     if ($ENV{OS_TEST_MPM} // 'event') ne 'event';
-plan tests => 17;
+plan tests => 19;
 
 OSTest::expect_error_log('ordersync: clougistic paused');
 my $v = Apache::Test::vars();
@@ -82,7 +82,7 @@ sub state_of { return (status(@_)->{states}{delivery}{state} // '') }
 
 # --- HTTPS, HTTP/2, the CA file; a source's own entity -------------------------------------
 my ($var, $info) = instance_with('upstreams-instance', "$ca/ca.pem",
-    "OrderSyncRetry 100ms 300ms 3s\nOrderSyncUpstreamPause 1000 500ms\n");
+    "OrderSyncRetry 100ms 300ms 3s\nOrderSyncUpstreamPause 1000 500ms\nOrderSyncClougisticHTTP2 on\n");
 my $demo = $info->{source}{key};
 my $shop2 = "shop2-intake-key-$$-0123456789";
 my @refs = map { "TLS-$$-$_" } 1 .. 30;
@@ -126,7 +126,9 @@ OSTest::instance($var, 'stop');
 # --- a server the CA did not sign: nothing is delivered ------------------------------------------
 simcall('DELETE', '/_sim/state');
 my ($var2, $info2) = instance_with('upstreams-wrong-ca', "$other_ca/ca.pem",
-    "OrderSyncRetry 200ms 500ms 60s\n");
+    "OrderSyncRetry 200ms 500ms 60s\n"
+    . "<Location /ordersync/admin>\n  OrderSyncAdminAuth apache\n  Require ip 127.0.0.1\n</Location>\n"
+    . "<Location /ordersync/admin/orders/demo/DENIED>\n  Require all denied\n</Location>\n");
 my $w = "WCA-$$";
 post($info2, $w, $info2->{source}{key});
 ok(wait_for(sub { grep { $_->{kind} eq 'attempt' } @{ status($info2, 'demo', $w, $info2->{source}{key})->{events} || [] } }, 5),
@@ -134,5 +136,13 @@ ok(wait_for(sub { grep { $_->{kind} eq 'attempt' } @{ status($info2, 'demo', $w,
 my ($ev) = grep { $_->{kind} eq 'attempt' } @{ status($info2, 'demo', $w, $info2->{source}{key})->{events} };
 like($ev->{detail} // '', qr/SSL|certificate/i, 'with the TLS error as its event');
 is(scalar(@{ simcall('GET', '/_sim/enqueued') || [] }), 0, 'and nothing reached the server');
+
+# --- OrderSyncAdminAuth apache: Apache's own rules decide, not the admin key -------------------
+my $res = $http->post("$info2->{base_url}/admin/orders/demo/$w/replay");
+is($res->{status}, 409, "with OrderSyncAdminAuth apache, Require ip lets the admin in without "
+   . "the key (the order is not dead: 409)") or diag($res->{content});
+$res = $http->post("$info2->{base_url}/admin/orders/demo/DENIED/replay",
+                   { headers => { Authorization => "Bearer $info2->{admin_key}" } });
+is($res->{status}, 403, 'and where Apache denies, the admin key does not help: 403');
 OSTest::instance($var2, 'stop');
 OSTest::stop_sim($sim);
