@@ -92,7 +92,7 @@ typedef struct {
 /* An upstream the dispatcher paused (it refuses our credentials, or fails for every
  * order): since when and why; NULL while it works. */
 typedef struct {
-    const char *since, *cause;
+    const char *name, *since, *cause;
 } os_pause_view_t;
 
 typedef struct {

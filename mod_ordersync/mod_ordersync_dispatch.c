@@ -344,8 +344,8 @@ static void judge(os_dispatcher_t *d, os_transfer_t *t, CURLcode code, apr_time_
     if (turned > 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->s, "ordersync: %s paused: %s; its orders "
                      "wait (their tries and deadlines do not run down), one probe every %"
-                     APR_TIME_T_FMT " s", u->name, u->breaker.cause,
-                     apr_time_sec(d->probe_every));
+                     APR_TIME_T_FMT " ms", u->name, u->breaker.cause,
+                     apr_time_as_msec(d->probe_every));
         upstream_persist(d, u, 0);
     }
     else if (turned < 0) {

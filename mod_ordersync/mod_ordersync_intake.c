@@ -503,7 +503,7 @@ int os_order_status(request_rec *r, const char *const *params)
     /* the upstream as a whole: paused while it refuses our credentials or fails for all */
     os_jgen_str(g, "upstream");
     yajl_gen_map_open(g);
-    os_jgen_kv_str(g, "name", "clougistic");
+    os_jgen_kv_str(g, "name", v->paused ? v->paused->name : "clougistic");
     os_jgen_kv_str(g, "state", v->paused ? "paused" : "active");
     if (v->paused) {
         os_jgen_kv_str(g, "since", v->paused->since);

@@ -35,21 +35,8 @@ sub status {
     my $res = $http->get("$base/orders/demo/$_[0]", { headers => \%auth });
     return $res->{status} == 200 ? $J->decode($res->{content}) : undef;
 }
-sub simcall {
-    my ($m, $path, $body) = @_;
-    my $res = $http->request($m, "$sim$path", defined $body
-        ? { headers => { 'Content-Type' => 'application/json' }, content => $J->encode($body) } : {});
-    return $res->{status} =~ /^2/ && length $res->{content} ? $J->decode($res->{content}) : undef;
-}
-sub wait_for {
-    my ($cond, $secs) = @_;
-    my $until = Time::HiRes::time() + $secs;
-    while (Time::HiRes::time() < $until) {
-        return 1 if $cond->();
-        Time::HiRes::sleep(0.1);
-    }
-    return $cond->();
-}
+sub simcall { return OSTest::sim_call($sim, @_) }
+sub wait_for { return OSTest::wait_until(@_) }
 sub delivered { my $s = status($_[0]); return $s && $s->{states}{delivery}{state} eq 'delivered' }
 # the process that delivers: the last "delivers the hub's orders" line of the error log
 sub dispatcher_pid {

@@ -15,9 +15,9 @@ use OSTest;
 # what is tested here does not depend on the MPM; kill.t runs under each
 plan skip_all => 'the delivery policy: under the event MPM (and make test-pg)'
     if ($ENV{OS_TEST_MPM} // 'event') ne 'event';
-plan tests => 19;
+plan tests => 22;
 
-OSTest::expect_error_log('ordersync: clougistic paused');
+OSTest::expect_error_log('ordersync: clougistic(:\S+)? paused', 'AH01630: client denied by server configuration: \S+/DENIED/replay');
 my $v = Apache::Test::vars();
 my $ca = "$v->{t_logs}/upstreams-ca";
 my $other_ca = "$v->{t_logs}/upstreams-other-ca";
@@ -63,21 +63,8 @@ sub status {
     my $res = $http->get("$info->{base_url}/orders/$src/$ref", { headers => { Authorization => "Bearer $key" } });
     return $res->{status} == 200 ? $J->decode($res->{content}) : {};
 }
-sub simcall {
-    my ($m, $path, $body) = @_;
-    my $res = $http->request($m, "$sim->{url}$path", defined $body
-        ? { headers => { 'Content-Type' => 'application/json' }, content => $J->encode($body) } : {});
-    return $res->{status} =~ /^2/ && length $res->{content} ? $J->decode($res->{content}) : undef;
-}
-sub wait_for {
-    my ($cond, $secs) = @_;
-    my $until = Time::HiRes::time() + $secs;
-    while (Time::HiRes::time() < $until) {
-        return 1 if $cond->();
-        Time::HiRes::sleep(0.05);
-    }
-    return $cond->();
-}
+sub simcall { return OSTest::sim_call($sim->{url}, @_) }
+sub wait_for { return OSTest::wait_until(@_) }
 sub state_of { return (status(@_)->{states}{delivery}{state} // '') }
 
 # --- HTTPS, HTTP/2, the CA file; a source's own entity -------------------------------------
@@ -119,8 +106,15 @@ my $p = "PZ-$$";
 post($info, $p, $demo);
 ok(wait_for(sub { (status($info, 'demo', $p, $demo)->{upstream}{state} // '') eq 'paused' }, 3),
    'credentials refused: paused');
+post($info, "S2-PZ-$$", $shop2, source_id => 'shop2');
+ok(wait_for(sub { (status($info, 'shop2', "S2-PZ-$$", $shop2)->{upstream}{state} // '') eq 'paused' }, 3),
+   "the source with its own entity pauses on its own");
+is(status($info, 'shop2', "S2-PZ-$$", $shop2)->{upstream}{name}, 'clougistic:shop2',
+   "and its orders show that upstream");
 ok(wait_for(sub { state_of($info, 'demo', $p, $demo) eq 'delivered' }, 10),
    'paused longer than the horizon, the order is still delivered once Clougistic accepts again');
+ok(wait_for(sub { state_of($info, 'shop2', "S2-PZ-$$", $shop2) eq 'delivered' }, 5),
+   "and so is the other source's");
 OSTest::instance($var, 'stop');
 
 # --- a server the CA did not sign: nothing is delivered ------------------------------------------

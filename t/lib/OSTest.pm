@@ -2,6 +2,7 @@ package OSTest;
 # Helpers shared by mod_ordersync's Apache::Test files: the hub's URLs, the test keys,
 # JSON requests, and configtest runs of small generated configurations.
 use strict;
+use Time::HiRes ();
 use warnings;
 use Exporter ();
 our @ISA = ('Exporter');
@@ -307,6 +308,29 @@ sub start_sim {
         waitpid($pid, 0);
     }
     die "the Clougistic simulator did not start; see $log\n";
+}
+
+# A call to a simulator's URL (base) with an optional JSON body; the decoded JSON answer of
+# a 2xx, else undef.
+my $SIM_HTTP;
+sub sim_call {
+    my ($base, $m, $path, $body) = @_;
+    require HTTP::Tiny;
+    $SIM_HTTP ||= HTTP::Tiny->new(timeout => 10);
+    my $res = $SIM_HTTP->request($m, "$base$path", defined $body
+        ? { headers => { 'Content-Type' => 'application/json' }, content => JSON::PP::encode_json($body) } : {});
+    return $res->{status} =~ /^2/ && length $res->{content} ? JSON::PP::decode_json($res->{content}) : undef;
+}
+
+# Polls $cond every 50 ms until it is true or $secs have passed; returns its last answer.
+sub wait_until {
+    my ($cond, $secs) = @_;
+    my $until = Time::HiRes::time() + $secs;
+    while (Time::HiRes::time() < $until) {
+        return 1 if $cond->();
+        Time::HiRes::sleep(0.05);
+    }
+    return $cond->();
 }
 
 sub stop_sim {
