@@ -403,10 +403,15 @@ static void judge(os_dispatcher_t *d, os_transfer_t *t, CURLcode code, apr_time_
 
 /* Stopping with deliveries in flight: they are dropped and their leases given back, so
  * the next dispatcher sends them at once (an identical resend if one had arrived). */
-static void stop_all(os_dispatcher_t *d)
+static void stop_all(os_dispatcher_t *d, apr_pool_t *p)
 {
     os_release_t rel;
     int i;
+    /* what already has its answer is recorded first (the writer still runs) */
+    if (d->ndone) {
+        d->finish_at = 0;
+        step(d, p, 0);
+    }
     for (i = 0; i < d->concurrency; i++) {
         if (d->slots[i].busy) curl_multi_remove_handle(d->multi, d->slots[i].easy);
     }
@@ -460,7 +465,7 @@ static void run(os_dispatcher_t *d, apr_pool_t *p)
         if (d->ndone && wait_ms > 100) wait_ms = 100;
         curl_multi_poll(d->multi, NULL, 0, (int)wait_ms, NULL);
     }
-    if (apr_atomic_read32(&d->stopping)) stop_all(d);
+    if (apr_atomic_read32(&d->stopping)) stop_all(d, p);
 }
 
 static apr_status_t dispatch_tick(int state, void *data, apr_pool_t *p)

@@ -41,10 +41,12 @@ int os_jobs_claim(os_conn_t *c, apr_pool_t *p, void *baton)
             j->version = atoi(ROW(1));
             j->attempts = atoi(ROW(2));
             j->deadline_at = ROW(3) && *ROW(3) ? apr_atoi64(ROW(3)) : cl->now + cl->horizon;
-            j->source_id = ROW(4);
-            j->reference = ROW(5);
-            j->sent_reference = ROW(6);
-            j->body = ROW(7);
+            /* copied now: apr-util's PostgreSQL driver frees a result once its last row
+             * has been read, random access or not */
+            j->source_id = apr_pstrdup(p, ROW(4));
+            j->reference = apr_pstrdup(p, ROW(5));
+            j->sent_reference = apr_pstrdup(p, ROW(6));
+            j->body = apr_pstrdup(p, ROW(7));
             n++;
         }
     }

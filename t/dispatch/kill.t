@@ -58,7 +58,9 @@ sub verdict {
     is("@differ", '', "$tag: where an order was sent twice, the two were identical");
     my @bad = grep { my $s = status($_); !$s || $s->{delivered_version} != 1
                      || $s->{states}{delivery}{state} ne 'delivered' } @refs;
-    is("@bad", '', "$tag: each shows delivered_version 1, delivered");
+    is("@bad", '', "$tag: each shows delivered_version 1, delivered")
+        or diag(JSON::PP->new->canonical->encode({ map { my $x = status($_) || {};
+            ($_ => { states => $x->{states}, jobs => $x->{jobs}, events => $x->{events} }) } @bad[0 .. 0] }));
     my $resent = grep { @{ $c->{"DEMO-$_"} || [] } > 1 } @refs;
     diag("$tag: $resent of " . scalar(@refs) . ' sent again after the stop');
 }

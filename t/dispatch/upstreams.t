@@ -107,10 +107,10 @@ post($info, $p, $demo);
 ok(wait_for(sub { (status($info, 'demo', $p, $demo)->{upstream}{state} // '') eq 'paused' }, 3),
    'credentials refused: paused');
 post($info, "S2-PZ-$$", $shop2, source_id => 'shop2');
-ok(wait_for(sub { (status($info, 'shop2', "S2-PZ-$$", $shop2)->{upstream}{state} // '') eq 'paused' }, 3),
-   "the source with its own entity pauses on its own");
-is(status($info, 'shop2', "S2-PZ-$$", $shop2)->{upstream}{name}, 'clougistic:shop2',
-   "and its orders show that upstream");
+ok(wait_for(sub { my $u = status($info, 'shop2', "S2-PZ-$$", $shop2)->{upstream} || {};
+                  ($u->{state} // '') eq 'paused' && ($u->{name} // '') eq 'clougistic:shop2' }, 4),
+   "the source with its own entity pauses on its own, and its orders show that upstream");
+like(status($info, 'shop2', "S2-PZ-$$", $shop2)->{upstream}{cause} // '', qr/401/, 'with its cause');
 ok(wait_for(sub { state_of($info, 'demo', $p, $demo) eq 'delivered' }, 10),
    'paused longer than the horizon, the order is still delivered once Clougistic accepts again');
 ok(wait_for(sub { state_of($info, 'shop2', "S2-PZ-$$", $shop2) eq 'delivered' }, 5),
