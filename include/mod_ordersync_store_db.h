@@ -51,7 +51,13 @@ extern APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *os_dbd_acquire;
 /* Set in post_config when a watchdog checkpoints the SQLite stores. */
 extern int os_checkpoints_in_background;
 
-/* The os_conn_t of a mod_dbd connection (made on first use). */
+/* A pool with an allocator of its own (and a lock), for memory a thread of the module uses:
+ * under prefork the child's allocator has no lock, so the module's threads must never
+ * allocate from pools that share it while the main thread serves requests. */
+apr_status_t os_thread_pool(apr_pool_t **out, apr_pool_t *parent);
+
+/* The os_conn_t of a mod_dbd connection (made on first use; for a connection a thread of
+ * the module will use, make it in the main thread). */
 os_conn_t *os_conn_of(ap_dbd_t *dbd);
 /* Sets the connection up; `writer` also brings the schema to OS_SCHEMA_VERSION (call it
  * holding the store's write lock). APR_SUCCESS; APR_NOTFOUND for a reader of a store that

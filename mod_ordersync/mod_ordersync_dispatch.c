@@ -566,7 +566,8 @@ void os_dispatch_child_init(apr_pool_t *pchild, server_rec *s)
          * thread does */
         d->gate = apr_pcalloc(d->s->process->pool, sizeof(*d->gate));
         apr_thread_mutex_create(&d->gate->mu, APR_THREAD_MUTEX_DEFAULT, d->s->process->pool);
-        apr_pool_create(&d->pool, pchild);
+        /* the dispatcher's memory has an allocator of its own (prefork's has no lock) */
+        if (os_thread_pool(&d->pool, pchild) != APR_SUCCESS) continue;
         d->multi = NULL;
         d->active = 0;
         d->st = st;

@@ -5,6 +5,8 @@
 #include "apr_strings.h"
 #include "apr_atomic.h"
 #include "apr_general.h"
+#include "apr_thread_mutex.h"
+#include "apr_allocator.h"
 
 APLOG_USE_MODULE(ordersync);
 
@@ -541,6 +543,23 @@ apr_status_t os_conn_ready(server_rec *s, const os_store_conf_t *conf, os_conn_t
     return APR_SUCCESS;
 }
 
+apr_status_t os_thread_pool(apr_pool_t **out, apr_pool_t *parent)
+{
+    apr_allocator_t *a;
+    apr_thread_mutex_t *m;
+    apr_status_t rv;
+
+    if ((rv = apr_allocator_create(&a)) != APR_SUCCESS) return rv;
+    if ((rv = apr_pool_create_ex(out, parent, NULL, a)) != APR_SUCCESS) {
+        apr_allocator_destroy(a);
+        return rv;
+    }
+    apr_allocator_owner_set(a, *out);
+    if (apr_thread_mutex_create(&m, APR_THREAD_MUTEX_DEFAULT, *out) == APR_SUCCESS)
+        apr_allocator_mutex_set(a, m);
+    return APR_SUCCESS;
+}
+
 os_conn_t *os_conn_of(ap_dbd_t *dbd)
 {
     os_conn_t *c = apr_hash_get(dbd->prepared, OS_CONN_KEY, APR_HASH_KEY_STRING);
@@ -548,7 +567,10 @@ os_conn_t *os_conn_of(ap_dbd_t *dbd)
         c = apr_pcalloc(dbd->pool, sizeof(*c));
         c->driver = dbd->driver;
         c->handle = dbd->handle;
-        c->pool = dbd->pool;
+        /* the statements in a pool of their own: the writer prepares them in its thread,
+         * and under prefork the connection's pool shares the child's allocator, which has
+         * no lock */
+        if (os_thread_pool(&c->pool, dbd->pool) != APR_SUCCESS) c->pool = dbd->pool;
         c->is_pg = !strcmp(apr_dbd_name(dbd->driver), "pgsql");
         apr_hash_set(dbd->prepared, OS_CONN_KEY, APR_HASH_KEY_STRING, c);
     }

@@ -52,6 +52,7 @@ struct os_store_t {
     apr_thread_t *thread;
     ap_dbd_t *dbd;                    /* the writer's own connection */
     ap_dbd_t *ckpt_dbd;               /* lent to the checkpoint job */
+    ap_dbd_t *ckpt_spare;             /* opened for it in child_init, set up by the writer */
     os_queue_count_t qc;
     int hub;                          /* this hub's number, the same in every process */
     volatile apr_uint32_t committing; /* this writer holds the hub's lease */
@@ -124,7 +125,9 @@ void os_store_unlock(int locked)
  * published only when ready, since the job may look at any moment. */
 static void ckpt_open(os_store_t *st, apr_pool_t *p)
 {
-    ap_dbd_t *ck = os_dbd_open(st->pool, st->s);
+    ap_dbd_t *ck = st->ckpt_spare;
+    st->ckpt_spare = NULL;
+    if (!ck && (ck = os_dbd_open(st->pool, st->s))) os_conn_of(ck);
     if (ck && os_conn_ready(st->s, &st->conf, os_conn_of(ck), p, 0, NULL) != APR_SUCCESS) {
         os_dbd_close(st->s, ck);
         ck = NULL;
@@ -498,7 +501,8 @@ static apr_status_t store_stop(void *data)
      * checkpoint job's gate closed before this ran) */
     if (st->dbd) os_dbd_close(st->s, st->dbd);
     if (st->ckpt_dbd) os_dbd_close(st->s, st->ckpt_dbd);
-    st->dbd = st->ckpt_dbd = NULL;
+    if (st->ckpt_spare) os_dbd_close(st->s, st->ckpt_spare);
+    st->dbd = st->ckpt_dbd = st->ckpt_spare = NULL;
     return APR_SUCCESS;
 }
 
@@ -572,7 +576,17 @@ void os_store_child_init(apr_pool_t *pchild, server_rec *s)
         st->s = h->s;
         st->conf = *h->conf;
         st->hub = i;
-        apr_pool_create(&st->pool, pchild);
+        /* the writer's memory has an allocator of its own: under prefork the child's has
+         * no lock, and the main thread allocates from it while the writer works */
+        if (os_thread_pool(&st->pool, pchild) != APR_SUCCESS) continue;
+        /* the connections are opened here, in the main thread, for the same reason:
+         * mod_dbd makes a new connection in the pool of its connection list */
+        if ((st->dbd = os_dbd_open(st->pool, h->s))) {
+            os_conn_t *c = os_conn_of(st->dbd);
+            if (!c->is_pg && os_checkpoints_in_background
+                && (st->ckpt_spare = os_dbd_open(st->pool, h->s)))
+                os_conn_of(st->ckpt_spare);
+        }
         st->qc.pool = st->pool;
         st->qc.sources = apr_hash_make(st->pool);
         apr_thread_mutex_create(&st->mu, APR_THREAD_MUTEX_DEFAULT, pchild);
