@@ -122,19 +122,14 @@ static const char *const SQL[ST_COUNT] = {
     "WHERE order_id = %s ORDER BY kind",
 };
 
-/* PostgreSQL: several servers claim from one table; each skips the rows another is
- * claiming rather than waiting for it. */
-static const char *const SQL_JOB_DUE_PG =
-    "SELECT j.order_id, j.version, j.attempts, j.deadline_at, o.source_id, o.reference, "
-    "o.sent_reference, v.body, j.due_at FROM os_jobs j JOIN os_orders o ON o.id = j.order_id "
-    "JOIN os_order_versions v ON v.order_id = j.order_id AND v.version = j.version "
-    "WHERE j.state = %s AND j.due_at <= %lld AND (j.lease_until IS NULL OR j.lease_until < %lld) "
-    "AND j.kind = 'delivery' ORDER BY j.due_at LIMIT %d FOR UPDATE OF j SKIP LOCKED";
-
-/* PostgreSQL: lock the order row so two servers cannot both append the same version. */
-static const char *const SQL_ORDER_FIND_PG =
-    "SELECT id, latest_version, shipment_state, delivery_state, latest_digest "
-    "FROM os_orders WHERE source_id = %s AND reference = %s FOR UPDATE";
+/* What PostgreSQL adds to a statement: row locks, which SQLite (one writer at a time) does
+ * without. The order row is locked so that two servers cannot both append the same version;
+ * due jobs are locked and those another server is claiming skipped rather than waited for. */
+static const char *pg_suffix(int st)
+{
+    return st == ST_ORDER_FIND ? " FOR UPDATE"
+         : st == ST_JOB_DUE ? " FOR UPDATE OF j SKIP LOCKED" : NULL;
+}
 
 static const char *const SCHEMA_V1[] = {
     "CREATE TABLE os_orders ("
@@ -302,8 +297,8 @@ static int prepare_all(os_conn_t *c, apr_pool_t *p, int *which)
     int i, rv;
     if (!c->is_pg) sqlite_schema_reload(c, p);
     for (i = 0; i < ST_COUNT; i++) {
-        const char *sql = !c->is_pg ? SQL[i] : i == ST_ORDER_FIND ? SQL_ORDER_FIND_PG
-                        : i == ST_JOB_DUE ? SQL_JOB_DUE_PG : SQL[i];
+        const char *sql = c->is_pg && pg_suffix(i) ? apr_pstrcat(c->pool, SQL[i], pg_suffix(i), NULL)
+                                                   : SQL[i];
         c->st[i] = NULL;
         /* no label: PostgreSQL runs each as a parameterised statement rather than a
          * server-side PREPARE, so a reconnected session needs nothing prepared again */
