@@ -85,6 +85,10 @@ typedef struct {
     apr_pool_t *pool;
 } os_upstream_state_t;
 int os_upstream_state(os_conn_t *c, apr_pool_t *p, void *baton);
+/* What is stored of upstream `name` (any connection, a reader's too): *paused_at 0 while it
+ * works, else since when, with *cause; strings from p. 0 or the driver's error. */
+int os_upstream_read(os_conn_t *c, apr_pool_t *p, const char *name, apr_time_t *paused_at,
+                     const char **cause);
 
 /* os_jobs_replay's baton: a dead order's newest version queued again. `found` is 0 when the
  * order does not exist, `replayed` 0 when its delivery was not dead. */

@@ -142,8 +142,7 @@ int os_jobs_owners(os_conn_t *c, apr_pool_t *p, void *baton)
     return 0;
 }
 
-static int meta_get(os_conn_t *c, apr_pool_t *p, const char *name, apr_pool_t *into,
-                    const char **out)
+static int meta_get(os_conn_t *c, apr_pool_t *p, const char *name, const char **out)
 {
     apr_dbd_results_t *res;
     apr_dbd_row_t *row = NULL;
@@ -152,22 +151,32 @@ static int meta_get(os_conn_t *c, apr_pool_t *p, const char *name, apr_pool_t *i
     *out = NULL;
     if ((rv = os_sel(c, p, ST_META_GET, &res, 1, a))) return rv;
     while (apr_dbd_get_row(c->driver, p, res, &row, -1) == 0)
-        *out = apr_pstrdup(into, ROW(0));
+        *out = apr_pstrdup(p, ROW(0));
     return 0;
+}
+
+int os_upstream_read(os_conn_t *c, apr_pool_t *p, const char *name, apr_time_t *paused_at,
+                     const char **cause)
+{
+    const char *v;
+    int rv;
+    *paused_at = 0;
+    *cause = NULL;
+    if ((rv = meta_get(c, p, apr_pstrcat(p, name, ".paused_at", NULL), &v))) return rv;
+    if (v) *paused_at = apr_atoi64(v);
+    return *paused_at > 0 ? meta_get(c, p, apr_pstrcat(p, name, ".paused_cause", NULL), cause) : 0;
 }
 
 int os_upstream_state(os_conn_t *c, apr_pool_t *p, void *baton)
 {
     os_upstream_state_t *u = baton;
-    const char *a[2], *v;
+    const char *a[2];
     int rv;
 
     if (u->read) {
-        if ((rv = meta_get(c, p, apr_pstrcat(p, u->name, ".paused_at", NULL), u->pool, &v)))
-            return rv;
-        u->paused_at = v ? apr_atoi64(v) : 0;
-        return meta_get(c, p, apr_pstrcat(p, u->name, ".paused_cause", NULL), u->pool,
-                        &u->cause);
+        if ((rv = os_upstream_read(c, p, u->name, &u->paused_at, &u->cause))) return rv;
+        if (u->cause) u->cause = apr_pstrdup(u->pool, u->cause);
+        return 0;
     }
     a[0] = apr_pstrcat(p, u->name, ".paused_at", NULL);
     a[1] = os_i64(p, u->paused_at);

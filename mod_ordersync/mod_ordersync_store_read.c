@@ -2,6 +2,7 @@
  * it uses the request's mod_dbd connection, sets it up without migrating, and reads one
  * order with its versions and events. */
 #include "mod_ordersync_writer.h"
+#include "mod_ordersync_jobs.h"
 #include "http_log.h"
 #include "apr_strings.h"
 
@@ -114,25 +115,15 @@ apr_status_t os_store_order_get(request_rec *r, const char *source_id, const cha
         /* the source's own upstream (its own entity and key) when it has paused, else the
          * hub's */
         const char *names[2] = { apr_pstrcat(r->pool, "clougistic:", source_id, NULL), "clougistic" };
-        const char *m[1], *since = NULL, *name = NULL;
+        apr_time_t since = 0;
+        const char *cause = NULL;
         int k;
-        for (k = 0; k < 2 && !name; k++) {
-            m[0] = apr_pstrcat(r->pool, names[k], ".paused_at", NULL);
-            since = NULL;
-            if (os_sel(c, r->pool, ST_META_GET, &res, 1, m) == 0) {
-                while (apr_dbd_get_row(c->driver, r->pool, res, &row, -1) == 0)
-                    since = apr_pstrdup(r->pool, apr_dbd_get_entry(c->driver, row, 0));
-            }
-            if (since && *since && strcmp(since, "0")) name = names[k];
-        }
-        if (name) {
-            v->paused = apr_pcalloc(r->pool, sizeof(*v->paused));
-            v->paused->since = fmt_time(r->pool, since);
-            v->paused->name = name;
-            m[0] = apr_pstrcat(r->pool, name, ".paused_cause", NULL);
-            if (os_sel(c, r->pool, ST_META_GET, &res, 1, m) == 0) {
-                while (apr_dbd_get_row(c->driver, r->pool, res, &row, -1) == 0)
-                    v->paused->cause = apr_pstrdup(r->pool, apr_dbd_get_entry(c->driver, row, 0));
+        for (k = 0; k < 2 && !since; k++) {
+            if (os_upstream_read(c, r->pool, names[k], &since, &cause) == 0 && since > 0) {
+                v->paused = apr_pcalloc(r->pool, sizeof(*v->paused));
+                v->paused->name = names[k];
+                v->paused->since = fmt_time(r->pool, os_i64(r->pool, since));
+                v->paused->cause = cause;
             }
         }
     }
