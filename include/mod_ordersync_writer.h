@@ -54,6 +54,5 @@ os_txn_outcome_e os_store_background(os_store_t *st, os_bg_op_t *op);
 /* The dispatcher's wake-up: called in the writer's thread after a commit that made
  * delivery work due (a new order or version, a replay). */
 void os_store_on_jobs(os_store_t *st, void (*fn)(void *), void *baton);
-server_rec *os_store_server(os_store_t *st);
 
 #endif

@@ -47,7 +47,7 @@ typedef struct {
     os_transfer_t *slots;
     os_transfer_t **done;             /* judged, waiting for their completion to commit */
     int ndone;
-    const char *owner, *host;         /* "<host>/<pid>/<random>", "<host>/" */
+    const char *owner, *host;         /* "<host>/<pid>/<start time>", "<host>/" */
     int active;
     volatile apr_uint32_t kick;       /* new work announced */
     volatile apr_uint32_t stopping;
@@ -120,18 +120,22 @@ static int activate(os_dispatcher_t *d)
     int i;
 
     if (!d->multi) {
-        CURLM *multi = curl_multi_init();
-        if (!multi) return 0;
+        CURLM *multi;
+        if (!d->slots) {
+            d->slots = apr_pcalloc(d->pool, sizeof(*d->slots) * (apr_size_t)d->concurrency);
+            d->done = apr_pcalloc(d->pool, sizeof(*d->done) * (apr_size_t)d->concurrency);
+            d->ndone = 0;
+        }
+        for (i = 0; i < d->concurrency; i++) {
+            if (!d->slots[i].easy && !(d->slots[i].easy = curl_easy_init())) return 0;
+            if (!d->slots[i].job.pool) apr_pool_create(&d->slots[i].job.pool, d->pool);
+        }
+        /* published last: a multi handle means every slot is ready (a failed start is
+         * tried again at the next tick) */
+        if (!(multi = curl_multi_init())) return 0;
         curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)d->concurrency);
         curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
         apr_atomic_casptr((volatile void **)&d->multi, multi, NULL);
-        d->slots = apr_pcalloc(d->pool, sizeof(*d->slots) * (apr_size_t)d->concurrency);
-        d->done = apr_pcalloc(d->pool, sizeof(*d->done) * (apr_size_t)d->concurrency);
-        d->ndone = 0;
-        for (i = 0; i < d->concurrency; i++) {
-            if (!(d->slots[i].easy = curl_easy_init())) return 0;
-            apr_pool_create(&d->slots[i].job.pool, d->pool);
-        }
     }
     if (gethostname(host, sizeof(host)) != 0) apr_cpystrn(host, "localhost", sizeof(host));
     host[sizeof(host) - 1] = '\0';
@@ -569,6 +573,8 @@ void os_dispatch_child_init(apr_pool_t *pchild, server_rec *s)
         /* the dispatcher's memory has an allocator of its own (prefork's has no lock) */
         if (os_thread_pool(&d->pool, pchild) != APR_SUCCESS) continue;
         d->multi = NULL;
+        d->slots = NULL;
+        d->done = NULL;
         d->active = 0;
         d->st = st;
         d->gate->open = 1;

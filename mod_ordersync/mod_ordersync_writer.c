@@ -330,7 +330,6 @@ void os_store_on_jobs(os_store_t *st, void (*fn)(void *), void *baton)
     apr_thread_mutex_unlock(st->mu);
 }
 
-server_rec *os_store_server(os_store_t *st) { return st->s; }
 
 static void ticket_release(os_ticket_t *t)
 {
