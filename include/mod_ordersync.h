@@ -20,6 +20,10 @@ extern module AP_MODULE_DECLARE_DATA ordersync_module;
 APLOG_USE_MODULE(ordersync);
 #endif
 
+/* The module's version: the one place it is written. The start-up line, the Server-side
+ * status and `make deb` (the package's version) read it from here. */
+#define OS_VERSION "0.5.0"
+
 #define OS_UNSET (-1)
 #define OS_PROBLEM_TYPE_BASE "urn:ordersync:problem:"
 
