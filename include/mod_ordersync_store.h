@@ -50,6 +50,7 @@ typedef struct {
     int queue_max;               /* OrderSyncQueueMax: jobs waiting, the whole hub */
     int source_queue_max;        /* OrderSyncSourceQueueMax: jobs waiting, one source */
     apr_int64_t max_size;        /* OrderSyncStoreMaxSize (SQLite), -1 = none */
+    const char *name;            /* "sqlite3 /path, as www-data": the store, for messages */
 } os_store_conf_t;
 
 /* One accepted order on its way into the store. The caller fills the inputs and waits in

@@ -14,7 +14,9 @@ static int os_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     (void)plog;
     /* the servers that mount the hub, in the same order in every process */
     for (vs = s; vs; vs = vs->next) {
-        if (os_srv_conf(vs)->mounts->nelts) APR_ARRAY_PUSH(hubs, server_rec *) = vs;
+        if (!os_srv_conf(vs)->mounts->nelts) continue;
+        APR_ARRAY_PUSH(hubs, server_rec *) = vs;
+        os_storefile_prepare(ptemp, vs);
     }
     /* optional functions are only retrievable from here on (not in register_hooks) */
     rv = os_store_post_config(pconf, s, hubs, os_store_conf_of);

@@ -35,7 +35,8 @@ static const char *admin_actor(request_rec *r)
     if (!token || !os_secret_equals(&sc->admin_key, token)) {
         r->connection->keepalive = AP_CONN_CLOSE;
         os_unauthorized(r, OS_ADMIN_REALM, had ? "the Bearer key is not the admin key"
-                                               : "send the admin key as Authorization: Bearer <key>",
+                                               : "no Bearer key: send the admin key as "
+                                                 "Authorization: Bearer <key>",
                         had);
         return NULL;
     }

@@ -9,6 +9,9 @@
 #include "apr_lib.h"
 #include "apr_crypto.h"
 #include "os_retry.h"
+#include "unixd.h"
+
+#include <unistd.h>
 
 os_srv_conf_t *os_srv_conf(server_rec *s)
 {
@@ -116,6 +119,8 @@ static const char *parse_int_range(cmd_parms *cmd, const char *arg, apr_int64_t 
 static const char *parse_secret(cmd_parms *cmd, const char *what, const char *arg,
                                 os_secret_t *out)
 {
+    out->defn = apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
+                             cmd->directive->line_num);
     if (!strncmp(arg, "file:", 5)) {
         const char *path = ap_server_root_relative(cmd->pool, arg + 5);
         apr_file_t *f;
@@ -158,6 +163,11 @@ static const char *parse_secret(cmd_parms *cmd, const char *what, const char *ar
     out->value = apr_pstrdup(cmd->pool, arg);
     out->origin = "a literal value";
     out->unexpanded = (ap_strstr_c(arg, "${") != NULL);
+    if (out->unexpanded) {
+        /* httpd leaves an undefined ${NAME} as it is */
+        const char *v = ap_strstr_c(arg, "${") + 2, *e = strchr(v, '}');
+        out->var = e ? apr_pstrmemdup(cmd->pool, v, e - v) : apr_pstrdup(cmd->pool, v);
+    }
     return NULL;
 }
 
@@ -523,6 +533,13 @@ const os_store_conf_t *os_store_conf_of(server_rec *s)
     c->source_queue_max = sc->source_queue_max != OS_UNSET ? sc->source_queue_max
                           : (c->queue_max + nsources - 1) / nsources;
     c->max_size = sc->store_max_size;
+    if (!c->name) {
+        const char *who = geteuid() == 0 ? ap_unixd_config.user_name : NULL;
+        c->name = apr_pstrcat(s->process->pconf, sc->store_file ? "sqlite3 " : "",
+                              sc->store_file ? sc->store_file
+                              : (sc->store_driver ? sc->store_driver : "the store"),
+                              who ? ", written as " : "", who ? who : "", NULL);
+    }
     return c;
 }
 

@@ -151,12 +151,18 @@ static server_rec *server_for(server_rec *s, const ap_directive_t *vhost)
     return vhost ? NULL : s;
 }
 
+/* A secret is reported at the directive that set it (`where` is the hub's mount for a
+ * secret that was never set). */
 static int check_secret(server_rec *s, const char *where, const char *what,
                         const os_secret_t *sec, int min_len)
 {
+    if (sec->defn) where = sec->defn;
     if (sec->unexpanded) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s: %s still contains "
-                     "'${...}': the environment variable is not set", where, what);
+                     "'${...}': the environment variable %s is not set (Apache reads "
+                     "/etc/apache2/envvars when it starts: set it there and restart, not "
+                     "graceful; or read the key from a file with file:/path)", where, what,
+                     sec->var ? sec->var : "?");
         return 0;
     }
     if (sec->value && (int)strlen(sec->value) < min_len) {
@@ -238,7 +244,12 @@ int os_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, serv
                          "this server", where, path);
             ok = 0;
         }
-        else if (sc->store_max_size != OS_UNSET
+        else {
+            const ap_directive_t *params = tree_last(ap_conftree, m->vhost, "DBDParams", ptemp);
+            if (!params && m->vhost) params = tree_last(ap_conftree, NULL, "DBDParams", ptemp);
+            ok &= os_storefile_check(ptemp, s, sc, driver, params);
+        }
+        if (driver && sc->store_max_size != OS_UNSET
                  && strcasecmp(first_arg(ptemp, driver), "sqlite3")) {
             /* the cap is SQLite's (max_page_count); elsewhere it would be silently ignored */
             const ap_directive_t *ms = tree_last(ap_conftree, m->vhost, OS_DIR_STORE_MAX_SIZE,

@@ -183,6 +183,11 @@ yajl_gen os_problem_begin(request_rec *r, int status, const char *slug, const ch
                           const char *detail)
 {
     yajl_gen g = os_jgen_create(r->pool, 0);
+    /* at LogLevel ordersync:debug every refusal says why (the detail never holds a secret) */
+    if (status < 500) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "ordersync: %s %s: %d %s: %s", r->method,
+                      r->uri, status, slug, detail ? detail : title);
+    }
     yajl_gen_map_open(g);
     os_jgen_kv_str(g, "type", apr_pstrcat(r->pool, OS_PROBLEM_TYPE_BASE, slug, NULL));
     os_jgen_kv_str(g, "title", title);

@@ -23,7 +23,8 @@ static const os_source_t *bearer_source(request_rec *r)
          * anyway: the connection closes after the 401 instead */
         r->connection->keepalive = AP_CONN_CLOSE;
         os_unauthorized(r, OS_REALM, had ? "the Bearer key is not the key of any source"
-                                         : "send the source's key as Authorization: Bearer <key>",
+                                         : "no Bearer key: send the source's key as "
+                                           "Authorization: Bearer <key>",
                         had);
     }
     return src;

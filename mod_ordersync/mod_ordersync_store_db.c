@@ -411,7 +411,8 @@ static apr_status_t migrate(server_rec *s, const os_store_conf_t *conf, os_conn_
         if ((rv = exec_sql(c, sql))) goto fail_txn;
     }
     if (os_txn_commit(c, p, &e) != OS_TXN_COMMITTED) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: migrating the store failed: %s", e);
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: migrating the store failed: %s "
+                     "(the store: %s)", e, conf->name ? conf->name : "?");
         *why = "the store's schema could not be made (see the error log)";
         return APR_EGENERAL;
     }
@@ -424,12 +425,13 @@ static apr_status_t migrate(server_rec *s, const os_store_conf_t *conf, os_conn_
 fail_txn:
     e = os_conn_error(c, rv);
     os_txn_rollback(c);
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: migrating the store failed: %s", e);
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: migrating the store failed: %s "
+                 "(the store: %s)", e, conf->name ? conf->name : "?");
     *why = "the store's schema could not be made (see the error log)";
     return APR_EGENERAL;
 fail:
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: migrating the store failed: %s",
-                 os_conn_error(c, rv));
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: migrating the store failed: %s "
+                 "(the store: %s)", os_conn_error(c, rv), conf->name ? conf->name : "?");
     *why = "the store cannot be written (see the error log)";
     return APR_EGENERAL;
 }

@@ -214,7 +214,8 @@ static void writer_commit(os_store_t *st, apr_pool_t *p, os_intake_op_t **ops, i
     }
     if (bad == n && !st->failing) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, st->s, "ordersync: the store could not commit "
-                     "orders (refused with 503 until it can): %s", first);
+                     "orders (refused with 503 until it can): %s (the store: %s)", first,
+                     st->conf.name);
         st->failing = 1;
     }
     else if (bad == n) {
