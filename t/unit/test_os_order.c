@@ -1,5 +1,6 @@
-/* test_os_order.c: the Demand order model: the fixed example, every field rule (valid and
- * invalid), violation collection, the documented normalisations, canonical form and digest. */
+/* test_os_order.c: the Demand order model: a full Demand document
+ * (t/fixtures/demand-enqueue.json), every field rule (valid and invalid), violation
+ * collection, the documented normalisations, canonical form and digest. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,12 +111,24 @@ static const char *norm(const os_order_t *o, int in_item, const char *key)
     return v ? os_json_serialize(pool, v, 1, 0, NULL) : "-";
 }
 
-/* ---------------------------------------------------------------- the example */
-
-static void test_example(void)
+/* The normalised value of a field of item i as JSON text, or "-" if absent. */
+static const char *norm_item(const os_order_t *o, int i, const char *key)
 {
-    const char *dir = getenv("OS_SPECS_DIR");
-    const char *path;
+    const os_json_t *v = os_json_get(os_json_get(o->payload, "items")->vals[i], key);
+    return v ? os_json_serialize(pool, v, 1, 0, NULL) : "-";
+}
+
+/* ---------------------------------------------------------------- a full document */
+
+/* t/fixtures/demand-enqueue.json (relative to the project's top, where `make test-unit`
+ * runs this test): an enqueue envelope whose payload has every field of the Demand
+ * document, written with the example's habits (numbers as strings, "" for not set,
+ * shipping by street_full, top-level shipping_method, a lower-case country). */
+#define DEMAND_DOC "t/fixtures/demand-enqueue.json"
+
+static void test_document(void)
+{
+    const char *path = DEMAND_DOC;
     FILE *f;
     char *buf;
     long n;
@@ -123,9 +136,6 @@ static void test_example(void)
     const os_json_t *payload, *it, *opt;
     result_t r;
 
-    if (!dir)
-        dir = "../shared/specs";
-    path = apr_pstrcat(pool, dir, "/demand-example-fixed.json", NULL);
     f = fopen(path, "rb");
     if (!ok(f != NULL, "open %s", path))
         return;
@@ -137,65 +147,134 @@ static void test_example(void)
     fclose(f);
     doc = parse(buf);
     payload = os_json_get(doc, "payload");
-    if (!ok(payload != NULL, "example has a payload"))
+    if (!ok(payload != NULL, "the document has a payload"))
         return;
+    {
+        /* every field the Demand document names is in the fixture, in one address block at
+         * least (street, housenumber and housenumber_ext are billing's; shipping gives
+         * street_full), and every item field in the first item */
+        static const char *const top[] = {
+            "reference", "source_id", "status", "type", "flag_partial", "priority",
+            "cod_amount", "currency", "delivery_at", "created_at", "customer_id", "options",
+            "shipping_method", "items", NULL };
+        static const char *const addr[] = {
+            "firstname", "lastname", "street", "housenumber", "postcode", "city", "country",
+            "company", "housenumber_ext", "region", "phone", "email", NULL };
+        static const char *const item[] = {
+            "sku", "description", "weight", "reference", "unit_price", "qty", "custom_options",
+            "allocation_type", "cost", "packing", "is_kit", NULL };
+        const char *missing = NULL;
+        const os_json_t *items = os_json_get(payload, "items");
+        for (int i = 0; !missing && top[i]; i++)
+            if (!os_json_get(payload, top[i]))
+                missing = top[i];
+        for (int i = 0; !missing && addr[i]; i++) {
+            const char *b = apr_pstrcat(pool, "billing_", addr[i], NULL);
+            const char *s = apr_pstrcat(pool, "shipping_", addr[i], NULL);
+            if (!os_json_get(payload, b) && !os_json_get(payload, s))
+                missing = addr[i];
+        }
+        for (int i = 0; !missing && item[i]; i++)
+            if (!items || !items->count || !os_json_get(items->vals[0], item[i]))
+                missing = item[i];
+        ok(!missing && os_json_get(doc, "access_key") && os_json_get(doc, "entity_id"),
+           "the document has every Demand field (missing: %s)", missing ? missing : "none");
+    }
     r = run_tree(payload, NULL);
-    if (!is_int(r.rv, APR_SUCCESS, "example payload validates"))
+    if (!is_int(r.rv, APR_SUCCESS, "the document's payload validates"))
         dump_viol(&r);
     is_int(r.viol->nelts, 0, "no violations");
     if (!r.o)
         return;
-    is_str(r.o->reference, "000000032", "reference kept as text with its zeros");
+    is_str(r.o->reference, "000020417", "reference kept as text with its zeros");
     is_str(r.o->source_id, "mage2", "source_id");
-    is_str(r.o->currency, "USD", "currency");
+    is_str(r.o->currency, "EUR", "currency");
     is_int(r.o->status, 0, "status \"0\" -> 0");
     is_int(r.o->type, 0, "type 0");
     is_int(r.o->flag_partial, -1, "flag_partial \"\" -> not set");
-    is_int(r.o->priority, 0, "priority defaults to 0");
-    is_int(r.o->item_count, 1, "one item");
+    is_int(r.o->priority, -2, "priority \"-2\" -> -2");
+    is_int(r.o->item_count, 2, "two items");
     is_str(norm(r.o, 0, "status"), "0", "normalised status is the integer 0");
-    is_str(norm(r.o, 0, "priority"), "0", "priority present in the payload");
+    is_str(norm(r.o, 0, "type"), "0", "normalised type is the integer 0");
+    is_str(norm(r.o, 0, "priority"), "-2", "normalised priority is the integer -2");
     is_str(norm(r.o, 0, "flag_partial"), "-", "flag_partial absent from the payload");
-    is_str(norm(r.o, 0, "delivery_at"), "-", "delivery_at \"\" absent");
-    is_str(norm(r.o, 0, "created_at"), "\"2019-04-18 08:47:25\"", "created_at kept");
-    is_str(norm(r.o, 0, "cod_amount"), "0", "cod_amount \"0\" -> number 0");
-    is_str(norm(r.o, 0, "customer_id"), "\"1\"", "customer_id");
-    is_str(norm(r.o, 0, "shipping_street"), "\"Wallstreet\"", "shipping street split");
-    is_str(norm(r.o, 0, "shipping_housenumber"), "\"450\"", "shipping house number split");
-    is_str(norm(r.o, 0, "shipping_housenumber_ext"), "-", "no extension");
-    is_str(norm(r.o, 0, "shipping_street_full"), "\"Wallstreet 450\"", "street_full kept");
-    is_str(norm(r.o, 0, "billing_street"), "\"Wallstreet\"", "billing street split");
-    is_str(norm(r.o, 0, "billing_housenumber"), "\"450\"", "billing house number split");
-    is_str(norm(r.o, 0, "shipping_method"), "\"flatrate_flatrate\"",
+    is_str(norm(r.o, 0, "delivery_at"), "\"2026-03-02 07:30:00\"", "delivery_at kept");
+    is_str(norm(r.o, 0, "created_at"), "\"2026-02-27 16:05:41\"", "created_at kept");
+    is_str(norm(r.o, 0, "cod_amount"), "24.95", "cod_amount \"24.95\" -> number 24.95");
+    is_str(norm(r.o, 0, "currency"), "\"EUR\"", "normalised currency");
+    is_str(norm(r.o, 0, "customer_id"), "\"20931\"", "customer_id");
+    is_str(norm(r.o, 0, "reference"), "\"000020417\"", "normalised reference");
+    is_str(norm(r.o, 0, "source_id"), "\"mage2\"", "normalised source_id");
+    is_str(norm(r.o, 0, "shipping_street"), "\"Keizersgracht\"", "shipping street split");
+    is_str(norm(r.o, 0, "shipping_housenumber"), "\"221\"", "shipping house number split");
+    is_str(norm(r.o, 0, "shipping_housenumber_ext"), "\"B\"",
+           "shipping extension split, its \"-\" dropped");
+    is_str(norm(r.o, 0, "shipping_street_full"), "\"Keizersgracht 221-B\"", "street_full kept");
+    is_str(norm(r.o, 0, "shipping_firstname"), "\"Jorrit\"", "shipping firstname");
+    is_str(norm(r.o, 0, "shipping_lastname"), "\"Hoekstra\"", "shipping lastname");
+    is_str(norm(r.o, 0, "shipping_postcode"), "\"1016 DV\"", "shipping postcode");
+    is_str(norm(r.o, 0, "shipping_city"), "\"Amsterdam\"", "shipping city");
+    is_str(norm(r.o, 0, "shipping_region"), "\"Noord-Holland\"", "shipping region");
+    is_str(norm(r.o, 0, "shipping_country"), "\"NL\"", "shipping country \"nl\" -> \"NL\"");
+    is_str(norm(r.o, 0, "shipping_company"), "-", "empty shipping company absent");
+    is_str(norm(r.o, 0, "shipping_phone"), "-", "empty shipping phone absent");
+    is_str(norm(r.o, 0, "shipping_email"), "\"jorrit.hoekstra@mail.example\"", "shipping email");
+    is_str(norm(r.o, 0, "shipping_method"), "\"dhl_parcel\"",
            "top-level shipping_method is the shipping method field");
-    is_str(norm(r.o, 0, "shipping_phone"), "-", "empty phone absent");
-    is_str(norm(r.o, 0, "billing_phone"), "-", "empty billing phone absent");
-    is_str(norm(r.o, 0, "shipping_country"), "\"US\"", "country");
-    is_str(norm(r.o, 0, "billing_email"), "\"d.copperfield@gmail.com\"", "billing email");
-    is_str(norm(r.o, 1, "qty"), "1", "qty 1");
-    is_str(norm(r.o, 1, "unit_price"), "50.00", "unit_price text \"50.00\" kept as 50.00");
-    is_str(norm(r.o, 1, "cost"), "40.12", "cost 40.12");
-    is_str(norm(r.o, 1, "weight"), "-", "weight \"\" absent");
-    is_str(norm(r.o, 1, "reference"), "\"17\"", "item reference");
-    is_str(norm(r.o, 1, "allocation_type"), "2", "allocation_type 2");
-    is_str(norm(r.o, 1, "is_kit"), "false", "is_kit false");
-    is_str(norm(r.o, 1, "custom_options"),
-           "{\"option_data\":[{\"label\":\"Color\",\"value\":\"Orange\"}]}",
+    is_str(norm(r.o, 0, "billing_street"), "\"Lindelaan\"", "billing street as given");
+    is_str(norm(r.o, 0, "billing_housenumber"), "\"7\"", "billing house number as given");
+    is_str(norm(r.o, 0, "billing_housenumber_ext"), "\"bis\"", "billing extension as given");
+    is_str(norm(r.o, 0, "billing_street_full"), "-", "no billing street_full");
+    is_str(norm(r.o, 0, "billing_company"), "\"Tuinderij De Linde\"", "billing company");
+    is_str(norm(r.o, 0, "billing_firstname"), "\"Fenna\"", "billing firstname");
+    is_str(norm(r.o, 0, "billing_lastname"), "\"Hoekstra\"", "billing lastname");
+    is_str(norm(r.o, 0, "billing_postcode"), "\"8911 AB\"", "billing postcode");
+    is_str(norm(r.o, 0, "billing_city"), "\"Leeuwarden\"", "billing city");
+    is_str(norm(r.o, 0, "billing_region"), "\"Friesland\"", "billing region");
+    is_str(norm(r.o, 0, "billing_country"), "\"NL\"", "billing country");
+    is_str(norm(r.o, 0, "billing_phone"), "\"+31 58 555 0147\"", "billing phone");
+    is_str(norm(r.o, 0, "billing_email"), "\"administratie@delinde.example\"", "billing email");
+    is_str(norm(r.o, 0, "billing_method"), "-", "no billing method");
+    is_str(norm_item(r.o, 0, "sku"), "\"TLP-RED-10\"", "item 0 sku");
+    is_str(norm_item(r.o, 0, "description"), "\"Tulip bulbs, red, pack of 10\"",
+           "item 0 description");
+    is_str(norm_item(r.o, 0, "qty"), "3", "item 0 qty 3");
+    is_str(norm_item(r.o, 0, "unit_price"), "7.90", "unit_price text \"7.90\" kept as 7.90");
+    is_str(norm_item(r.o, 0, "cost"), "4.10", "cost 4.10");
+    is_str(norm_item(r.o, 0, "weight"), "0.350", "weight \"0.350\" kept as 0.350");
+    is_str(norm_item(r.o, 0, "reference"), "\"1\"", "item reference");
+    is_str(norm_item(r.o, 0, "allocation_type"), "2", "allocation_type 2");
+    is_str(norm_item(r.o, 0, "is_kit"), "false", "is_kit false");
+    is_str(norm_item(r.o, 0, "custom_options"),
+           "{\"option_data\":[{\"label\":\"Gift card text\",\"value\":\"Happy spring!\"}]}",
            "custom_options passed through");
-    is_str(norm(r.o, 1, "packing"), "{\"additional_labels\":[{\"country_of_origin\":"
-           "\"The Netherlands\",\"wash_instruction\":\"use water only\"}]}", "packing passed through");
+    is_str(norm_item(r.o, 0, "packing"), "{\"additional_labels\":[{\"care_instruction\":"
+           "\"plant before the frost\",\"country_of_origin\":\"The Netherlands\"}]}",
+           "packing passed through");
+    is_str(norm_item(r.o, 1, "sku"), "\"KIT-SPRING\"", "item 1 sku");
+    is_str(norm_item(r.o, 1, "description"), "\"Spring planting kit\"", "item 1 description");
+    is_str(norm_item(r.o, 1, "qty"), "1", "item 1 qty \"1\" -> 1");
+    is_str(norm_item(r.o, 1, "unit_price"), "19.00", "item 1 unit_price 19.00");
+    is_str(norm_item(r.o, 1, "weight"), "-", "item 1 weight \"\" absent");
+    is_str(norm_item(r.o, 1, "cost"), "-", "item 1 cost \"\" absent");
+    is_str(norm_item(r.o, 1, "reference"), "\"2\"", "item 1 reference 2 -> \"2\"");
+    is_str(norm_item(r.o, 1, "allocation_type"), "3", "item 1 allocation_type \"3\" -> 3");
+    is_str(norm_item(r.o, 1, "is_kit"), "true", "item 1 is_kit \"1\" -> true");
+    is_str(norm_item(r.o, 1, "custom_options"), "{}", "item 1 empty custom_options kept");
+    is_str(norm_item(r.o, 1, "packing"), "{\"additional_labels\":[]}",
+           "item 1 packing with no labels kept");
     opt = os_json_get(r.o->payload, "options");
     ok(opt && os_json_get(opt, "@pos_zone_id") && os_json_get(opt, "@consignment_zone_id"),
        "options passthrough keeps \"@\" keys");
     is_str(opt ? os_json_serialize(pool, opt, 0, 0, NULL) : NULL,
-           "{\"info\":\"[STRING]\",\"@pos_zone_id\":\"\",\"@consignment_zone_id\":\"\","
-           "\"carrier\":{\"name\":\"flatrate_flatrate\",\"type\":\"0000\"},"
-           "\"packing\":{\"ogc\":true,\"instruction\":\"[STRING]\"},"
-           "\"delivery_date_strict\":false}", "options unchanged, order kept");
+           "{\"info\":\"leave at the back door\",\"@pos_zone_id\":\"\",\"@consignment_zone_id\":\"\","
+           "\"carrier\":{\"name\":\"dhl_parcel\",\"type\":\"0001\"},"
+           "\"packing\":{\"ogc\":false,\"instruction\":\"no plastic filler\"},"
+           "\"delivery_date_strict\":true}", "options unchanged, order kept");
     is_str(r.o->payload->keys[0], "reference", "payload starts with reference");
     is_str(r.o->payload->keys[r.o->payload->count - 1], "items", "payload ends with items");
     it = os_json_get(r.o->payload, "items");
-    ok(it && it->type == OS_JSON_ARRAY && it->count == 1, "items is a flat array of one");
+    ok(it && it->type == OS_JSON_ARRAY && it->count == 2, "items is a flat array of two");
     is_str(it->vals[0]->keys[0], "sku", "item starts with sku");
     is_int(strlen(r.o->digest), 64, "digest is 64 hex digits");
     ok(strspn(r.o->digest, "0123456789abcdef") == 64, "digest is lowercase hex");
@@ -307,6 +386,7 @@ static const field_case_t cases[] = {
     {0, "flag_partial", "3", "enum", NULL},
     {0, "flag_partial", "\"no\"", "type", NULL},
     /* priority */
+    {0, "priority", NULL, NULL, "0"},     /* "If not added, an order will receive priority: 0" */
     {0, "priority", "-5", NULL, "-5"},
     {0, "priority", "\"10\"", NULL, "10"},
     {0, "priority", "\"007\"", NULL, "7"},
@@ -951,7 +1031,7 @@ int main(void)
     ok(os_order_datetime_valid("2024-02-29 12:00:00") && !os_order_datetime_valid("2023-02-29 12:00:00"),
        "leap years");
 
-    test_example();
+    test_document();
     test_field_rules();
     test_messages_and_multi();
     test_items_structure();
