@@ -518,11 +518,7 @@ int os_dispatch_post_config(apr_pool_t *pconf, server_rec *s, apr_array_header_t
         os_srv_conf_t *sc = os_srv_conf(hs);
         os_dispatcher_t *d;
 
-        if (!sc->cg_url) {
-            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, hs, "ordersync: no %s: the hub stores "
-                         "orders and delivers none", OS_DIR_CG_URL);
-            continue;
-        }
+        if (!sc->cg_url) continue;    /* the start-up line says it delivers none */
         if (!get_instance || !register_callback) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, hs, "ordersync: no mod_watchdog: orders "
                          "cannot be delivered");

@@ -35,11 +35,11 @@ my $body = <<"JSON";
  "shipping_postcode": "74983", "shipping_city": "New York", "shipping_country": "nl",
  "shipping_phone": "", "shipping_region": "",
  "items": [[
-   {"sku": "DWS-43", "weight": "", "reference": 17, "unit_price": "50.00", "is_kit": "1",
+   {"sku": "MUG-33", "weight": "", "reference": 17, "unit_price": "50.00", "is_kit": "1",
     "qty": "2", "cost": "-0.00", "allocation_type": "2",
     "custom_options": @{[ JSON::PP->new->encode($custom) ]},
     "packing": @{[ JSON::PP->new->encode($packing) ]}},
-   {"sku": "DWS-44", "qty": 1.500, "unit_price": 3}
+   {"sku": "MUG-34", "qty": 1.500, "unit_price": 3}
  ]]}
 JSON
 
@@ -87,7 +87,7 @@ is($o->{billing_housenumber}, '450', '"450 Wallstreet": house number 450');
 
 # items, method, codes
 is(scalar @$it, 2, 'items [[a, b]] is flattened to two items');
-is_deeply([ map { $_->{sku} } @$it ], [ 'DWS-43', 'DWS-44' ], 'in their order');
+is_deeply([ map { $_->{sku} } @$it ], [ 'MUG-33', 'MUG-34' ], 'in their order');
 is($o->{shipping_method}, 'flatrate_flatrate', 'top-level shipping_method is kept');
 is($o->{currency}, 'USD', 'currency "usd" is "USD"');
 is($o->{shipping_country}, 'NL', 'shipping_country "nl" is "NL"');

@@ -519,7 +519,7 @@ static const field_case_t cases[] = {
     {1, "sku", NULL, "required", NULL},
     {1, "sku", "\"\"", "required", NULL},
     {1, "sku", "5", "type", NULL},
-    {1, "sku", "\"DWS-43\"", NULL, "\"DWS-43\""},
+    {1, "sku", "\"MUG-33\"", NULL, "\"MUG-33\""},
     {1, "description", "\"Shoes\"", NULL, "\"Shoes\""},
     {1, "description", "[]", "type", NULL},
     {1, "qty", "0", "min", NULL},
