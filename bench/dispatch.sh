@@ -103,6 +103,12 @@ run_wrk() {   # run_wrk SECONDS [DELAY_MS] -> the BENCH_RESULT line
   grep '^BENCH_RESULT' "$f" || die "no BENCH_RESULT in $f"
 }
 
+# CPU time (clock ticks) of the instance's processes, and of the simulator's
+tck=$(getconf CLK_TCK)
+ticks_of() { local t=0 p f; for p in "$@"; do read -r -a f <"/proc/$p/stat" 2>/dev/null && t=$(( t + f[13] + f[14] )); done; echo "$t"; }
+hub_ticks() { ticks_of $(pgrep -f "$var/conf/httpd.conf" || true); }
+us_per() { awk -v t="$1" -v n="$2" -v k="$tck" 'BEGIN { printf "%.0f", t * 1e6 / k / n }'; }
+
 store_sql() { sqlite3 -cmd '.timeout 5000' "$var/store/ordersync.db" "$1"; }
 waiting_jobs() { store_sql "SELECT COUNT(*) FROM os_jobs WHERE state IN ('queued','retrying','delivering')"; }
 
@@ -120,7 +126,7 @@ drain)
   n=${2:-10000}
   [ -f "$noreuse_so" ] || die "build the comparison module first (make build/noreuse/.libs/mod_ordersync.so, or make bench-dispatch)"
   r ""
-  r "$(printf '%-28s %8s %12s %10s %12s %12s' variant orders 'intake/s' 'drain/s' 'drain/intake' connections)"
+  r "$(printf '%-28s %8s %12s %10s %12s %12s %14s %14s %12s' variant orders 'intake/s' 'drain/s' 'drain/intake' connections 'hub µs/intake' 'hub µs/drain' 'sim µs/drain')"
   for v in ${VARIANTS:-http https https-noreuse}; do
     case $v in
       http) url=http://127.0.0.1:$SIM_PORT module=$so ;;
@@ -130,12 +136,15 @@ drain)
     configure none "$module"
     # queue at least n orders with no dispatcher; the intake's own rate on the way
     secs=$(( n / 7000 + 1 ))
+    h0=$(hub_ticks)
     line=$(run_wrk "$secs")
+    h1=$(hub_ticks)
     intake=$(field "$line" rps)
     queued=$(waiting_jobs)
     [ "$queued" -ge "$n" ] || die "only $queued orders queued in ${secs}s"
     sim DELETE /_sim/state >/dev/null
     configure "$url" "$module" keep
+    d0=$(hub_ticks); s0=$(ticks_of "$sim_pid")
     if [ -n "${PERF_OUT:-}" ] && [ "$v" = "${PERF_VARIANT:-http}" ]; then
       # a profile of the delivering process (perf record -g), for `perf report -i $PERF_OUT`
       for _ in $(seq 1 50); do
@@ -151,11 +160,13 @@ drain)
       [ "$(date +%s)" -lt "$until_t" ] || die "$v: only $got of $queued delivered in 300 s"
       sleep 0.2
     done
+    d1=$(hub_ticks); s1=$(ticks_of "$sim_pid")
     read -r cnt first last <<<"$(arrivals)"
     conns=$(sim GET '/_sim/enqueued?brief=1' | jq '[.[].conn] | unique | length')
     rate=$(awk -v n="$cnt" -v a="$first" -v b="$last" 'BEGIN { printf "%.0f", (n - 1) / ((b - a) / 1e6) }')
-    r "$(printf '%-28s %8d %12.0f %10d %12.2f %12d' "$v" "$queued" "$intake" "$rate" \
-          "$(awk -v a="$rate" -v b="$intake" 'BEGIN { printf "%.2f", a / b }')" "$conns")"
+    r "$(printf '%-28s %8d %12.0f %10d %12.2f %12d %14s %14s %12s' "$v" "$queued" "$intake" "$rate" \
+          "$(awk -v a="$rate" -v b="$intake" 'BEGIN { printf "%.2f", a / b }')" "$conns" \
+          "$(us_per $(( h1 - h0 )) "$queued")" "$(us_per $(( d1 - d0 )) "$cnt")" "$(us_per $(( s1 - s0 )) "$cnt")")"
     eval "rate_${v//-/_}=$rate"
   done
   r ""
@@ -166,7 +177,9 @@ mixed)
   configure "http://127.0.0.1:$SIM_PORT"
   run_wrk 2 >/dev/null
   q0=$(waiting_jobs)
+  d0=$(sim GET /_sim/stats | jq .orders); h0=$(hub_ticks); s0=$(ticks_of "$sim_pid")
   with=$(run_wrk "$s")
+  d1=$(sim GET /_sim/stats | jq .orders); h1=$(hub_ticks); s1=$(ticks_of "$sim_pid")
   q1=$(waiting_jobs)
   sleep 2
   q2=$(waiting_jobs)
@@ -181,6 +194,7 @@ mixed)
         "$(ms "$(field "$without" p50_us)")" "$(ms "$(field "$without" p99_us)")" "$(field "$without" non2xx)")"
   r "with/without: $(awk -v a="$(field "$with" rps)" -v b="$(field "$without" rps)" 'BEGIN { printf "%.2f", a / b }')"
   r "queue (jobs not yet delivered): $q0 before the ${s}s run, $q1 at its end, $q2 two seconds later; $delivered orders at the simulator"
+  r "during the run with the dispatcher: $(( d1 - d0 )) orders delivered ($(awk -v n=$(( d1 - d0 )) -v s="$s" 'BEGIN { printf "%.0f", n / s }')/s); CPU: Apache $(awk -v t=$(( h1 - h0 )) -v k="$tck" -v s="$s" 'BEGIN { printf "%.2f", t / k / s }') cores, simulator $(awk -v t=$(( s1 - s0 )) -v k="$tck" -v s="$s" 'BEGIN { printf "%.2f", t / k / s }') cores (wrk's not counted)"
   ;;
 e2e)
   rate=${2:-1000}

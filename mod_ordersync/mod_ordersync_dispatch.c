@@ -22,6 +22,9 @@
 #define OS_OWNERS_CHECK apr_time_from_sec(2)
 #define OS_LEASE_MARGIN apr_time_from_sec(60)
 #define OS_FINISH_RETRY apr_time_from_sec(1)
+/* How long finished deliveries may wait for others before their outcomes are written (only
+ * while every slot is taken; see gather()) */
+#define OS_STEP_GATHER apr_time_from_msec(2)
 #define OS_MAX_CONCURRENCY 256            /* OrderSyncDispatchConcurrency's maximum */
 
 typedef struct {
@@ -52,7 +55,10 @@ typedef struct {
     volatile apr_uint32_t kick;       /* new work announced */
     volatile apr_uint32_t stopping;
     apr_time_t poll_at, owners_at, finish_at;
+    apr_time_t first_done_at;         /* when the oldest of `done` was judged */
     int more;                         /* the last claim was full: claim again */
+    int gather_min;                   /* outcomes written together (see gather()) */
+    apr_uint64_t writes, recorded;    /* this spell's steps and the outcomes they wrote */
 } os_dispatcher_t;
 
 static apr_array_header_t *dispatchers;     /* os_dispatcher_t *, from post_config */
@@ -308,6 +314,7 @@ static void step(os_dispatcher_t *d, apr_pool_t *p, int want_claim)
         st.claim.pool = p;
     }
     if (!st.finish.n && !st.do_claim) return;
+    d->writes++;
     if (!bg(d, step_fn, &st, st.do_claim ? "claiming jobs" : "recording deliveries")) {
         if (st.finish.n) d->finish_at = apr_time_now() + OS_FINISH_RETRY;
         return;
@@ -317,6 +324,7 @@ static void step(os_dispatcher_t *d, apr_pool_t *p, int want_claim)
         apr_pool_clear(d->done[i]->job.pool);
     }
     if (st.finish.n) {
+        d->recorded += (apr_uint64_t)st.finish.n;
         d->ndone = 0;
         d->finish_at = 0;
     }
@@ -431,14 +439,26 @@ static void stop_all(os_dispatcher_t *d, apr_pool_t *p)
     d->active = 0;
 }
 
+/* Whether to let finished deliveries wait for a few more before their outcomes are
+ * written: every write is a hand-over to the writer's thread, which costs more than a
+ * delivery, so while every slot is taken and most are still in flight, outcomes gather
+ * (for OS_STEP_GATHER at the most) and are written, and their slots refilled, together. */
+static int gather(os_dispatcher_t *d, int inflight, apr_time_t now)
+{
+    return d->ndone > 0 && d->ndone < d->gather_min && inflight == d->concurrency
+           && inflight > d->ndone && now < d->first_done_at + OS_STEP_GATHER
+           && !apr_atomic_read32(&d->stopping);
+}
+
 /* One spell of work: until idle for OS_DISPATCH_SPELL, or stopping. */
 static void run(os_dispatcher_t *d, apr_pool_t *p)
 {
-    apr_time_t idle_until = apr_time_now() + OS_DISPATCH_SPELL;
+    apr_time_t idle_until = apr_time_now() + OS_DISPATCH_SPELL, began = apr_time_now();
 
+    d->writes = d->recorded = 0;
     while (!apr_atomic_read32(&d->stopping)) {
         apr_time_t now = apr_time_now();
-        int running = 0, left, inflight, i;
+        int running = 0, left, inflight, i, gathering;
         CURLMsg *m;
         long wait_ms;
 
@@ -451,25 +471,34 @@ static void run(os_dispatcher_t *d, apr_pool_t *p)
             if (m->msg != CURLMSG_DONE) continue;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
             judge(d, (os_transfer_t *)priv, m->data.result, now);
+            if (!d->ndone) d->first_done_at = now;
             d->done[d->ndone++] = (os_transfer_t *)priv;
         }
-        {
+        for (inflight = 0, i = 0; i < d->concurrency; i++) inflight += d->slots[i].busy;
+        gathering = gather(d, inflight, now);
+        if (!gathering) {
             int want = apr_atomic_xchg32(&d->kick, 0) || d->more || now >= d->poll_at;
             if (want) d->poll_at = now + OS_DISPATCH_POLL;
             step(d, p, want);
             /* deliveries just started: let libcurl send them before anything else */
             curl_multi_perform(d->multi, &running);
+            for (inflight = 0, i = 0; i < d->concurrency; i++) inflight += d->slots[i].busy;
         }
-        for (inflight = 0, i = 0; i < d->concurrency; i++) inflight += d->slots[i].busy;
         if (inflight) idle_until = now + OS_DISPATCH_SPELL;
         else if (now >= idle_until) break;
-        if (d->more && inflight < d->concurrency) continue;
+        if (!gathering && d->more && inflight < d->concurrency) continue;
         wait_ms = (long)apr_time_as_msec(d->poll_at - now);
+        if (gathering) wait_ms = 1;
         if (wait_ms < 1) wait_ms = 1;
         if (d->ndone && wait_ms > 100) wait_ms = 100;
         curl_multi_poll(d->multi, NULL, 0, (int)wait_ms, NULL);
     }
     if (apr_atomic_read32(&d->stopping)) stop_all(d, p);
+    if (d->recorded) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, d->s, "ordersync: dispatcher: %" APR_UINT64_T_FMT
+                     " outcomes recorded in %" APR_UINT64_T_FMT " writes over %" APR_TIME_T_FMT
+                     " ms", d->recorded, d->writes, apr_time_as_msec(apr_time_now() - began));
+    }
 }
 
 static apr_status_t dispatch_tick(int state, void *data, apr_pool_t *p)
@@ -541,6 +570,7 @@ int os_dispatch_post_config(apr_pool_t *pconf, server_rec *s, apr_array_header_t
         if (d->backoff.max < d->backoff.first) d->backoff.max = d->backoff.first;
         d->backoff.horizon = OS_CONF_INT(sc->retry_horizon, OS_DEFAULT_RETRY_HORIZON);
         d->concurrency = OS_CONF_INT(sc->dispatch_concurrency, OS_DEFAULT_CONCURRENCY);
+        d->gather_min = d->concurrency / 2;
         d->pause_after = OS_CONF_INT(sc->pause_after, OS_DEFAULT_PAUSE_AFTER);
         d->probe_every = OS_CONF_INT(sc->probe_every, OS_DEFAULT_PROBE_EVERY);
         d->ups = os_cg_upstreams(pconf, hs, &d->by_source, d->pause_after, d->probe_every);
