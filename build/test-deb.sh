@@ -193,6 +193,13 @@ for f in "$store"/example.db*; do
   [ "$(mode "$f")" = "www-data:www-data 600" ] || fail "$f is $(mode "$f"), not www-data:www-data 600"
 done
 ok "the store $store/example.db exists, and it and its -wal/-shm are www-data:www-data 0600"
+# configtest judges the store's directory for the configured User (www-data), not for root
+chown root:root "$store"
+out=$(apachectl configtest 2>&1) && { chown www-data:www-data "$store"; fail "configtest accepted a store directory www-data cannot write: $out"; }
+chown www-data:www-data "$store"
+grep -q "the store's directory $store is not writable by the user Apache runs as (www-data;" <<<"$out" \
+  || fail "configtest refused the root-owned store directory without naming it and www-data: $out"
+ok "configtest refuses a store directory www-data cannot write, naming the path and the user"
 
 # ---- d. every ```apache block of README.md passes configtest ------------------------------
 awk -v dir="$tmp" '

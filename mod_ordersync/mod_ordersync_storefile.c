@@ -65,7 +65,7 @@ static int may(const os_runas_t *u, const struct stat *st, mode_t want)
     return (st->st_mode & want) == want;
 }
 
-/* The first directory above `path` the user cannot enter, or NULL. */
+/* The first directory above `dir` the user cannot enter, or NULL. */
 static const char *unsearchable_parent(apr_pool_t *p, const os_runas_t *u, const char *dir)
 {
     char *d = apr_pstrdup(p, dir), *slash;
@@ -150,7 +150,7 @@ int os_storefile_check(apr_pool_t *p, server_rec *s, os_srv_conf_t *sc,
     if (!S_ISDIR(st.st_mode)) {
         return refuse(s, params, "%s, the store's directory, is not a directory", dir);
     }
-    if ((blocked = unsearchable_parent(p, &u, file))) {
+    if ((blocked = unsearchable_parent(p, &u, dir))) {
         return refuse(s, params, "the user Apache runs as (%s) cannot enter %s, on the way "
                       "to the store", u.name, blocked);
     }
