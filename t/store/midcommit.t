@@ -155,7 +155,9 @@ if (!$holder) {
         exec('psql', '-q', '-h', $ENV{OS_PG_SOCK}, '-p', $ENV{OS_PG_PORT}, '-U', 'postgres',
              'ordersync', '-c', 'BEGIN; LOCK TABLE os_orders IN EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT;');
     }
-    exec('sh', '-c', "(echo 'BEGIN IMMEDIATE;'; sleep 4; echo 'COMMIT;') | sqlite3 '$var/store/ordersync.db'");
+    # .timeout: the hub's own transactions (the dispatcher's claims among them) may hold
+    # the lock for a moment; the holder waits for it instead of giving up at once
+    exec('sh', '-c', "(echo '.timeout 3000'; echo 'BEGIN IMMEDIATE;'; sleep 4; echo 'COMMIT;') | sqlite3 '$var/store/ordersync.db'");
 }
 my $locked = $pg
     ? sub { `psql -qtA -h $ENV{OS_PG_SOCK} -p $ENV{OS_PG_PORT} -U postgres ordersync -c "SELECT count(*) FROM pg_locks WHERE relation = 'os_orders'::regclass AND mode = 'ExclusiveLock' AND granted"` =~ /^[1-9]/ }
