@@ -20,8 +20,8 @@ extern module AP_MODULE_DECLARE_DATA ordersync_module;
 APLOG_USE_MODULE(ordersync);
 #endif
 
-/* The module's version: the one place it is written. The start-up line, the Server-side
- * status and `make deb` (the package's version) read it from here. */
+/* The module's version: the one place it is written. The start-up line, `make version`
+ * and `make deb` (the package's version) read it from here. */
 #define OS_VERSION "0.5.0"
 
 #define OS_UNSET (-1)
@@ -129,6 +129,9 @@ int os_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, serv
 int os_storefile_check(apr_pool_t *p, server_rec *s, os_srv_conf_t *sc,
                        const ap_directive_t *driver, const ap_directive_t *params);
 void os_storefile_prepare(apr_pool_t *p, server_rec *s);
+/* The store as messages show it: "sqlite3 /path", or the driver and its parameters
+ * without secrets (known after configtest). */
+const char *os_storefile_shown(apr_pool_t *p, const os_srv_conf_t *sc);
 const os_source_t *os_source_find(const os_srv_conf_t *sc, const char *id);
 const os_source_t *os_source_by_key(const os_srv_conf_t *sc, const char *key);
 int os_secret_equals(const os_secret_t *secret, const char *given);

@@ -535,9 +535,7 @@ const os_store_conf_t *os_store_conf_of(server_rec *s)
     c->max_size = sc->store_max_size;
     if (!c->name) {
         const char *who = geteuid() == 0 ? ap_unixd_config.user_name : NULL;
-        c->name = apr_pstrcat(s->process->pconf, sc->store_file ? "sqlite3 " : "",
-                              sc->store_file ? sc->store_file
-                              : (sc->store_driver ? sc->store_driver : "the store"),
+        c->name = apr_pstrcat(s->process->pconf, os_storefile_shown(s->process->pconf, sc),
                               who ? ", written as " : "", who ? who : "", NULL);
     }
     return c;

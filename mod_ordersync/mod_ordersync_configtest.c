@@ -85,6 +85,14 @@ static const ap_directive_t *tree_last(const ap_directive_t *d, const ap_directi
     return found;
 }
 
+/* The directive in effect for a hub's server: its own, else the main server's. */
+static const ap_directive_t *server_last(const ap_directive_t *vhost, const char *name,
+                                         apr_pool_t *p)
+{
+    const ap_directive_t *d = tree_last(ap_conftree, vhost, name, p);
+    return d || !vhost ? d : tree_last(ap_conftree, NULL, name, p);
+}
+
 /* A directive's first argument, unquoted ("" when it has none). */
 static const char *first_arg(apr_pool_t *p, const ap_directive_t *d)
 {
@@ -236,8 +244,7 @@ int os_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, serv
             ok = 0;
             continue;
         }
-        driver = tree_last(ap_conftree, m->vhost, "DBDriver", ptemp);
-        if (!driver && m->vhost) driver = tree_last(ap_conftree, NULL, "DBDriver", ptemp);
+        driver = server_last(m->vhost, "DBDriver", ptemp);
         if (!driver) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s: the hub at %s has no "
                          "store: set DBDriver sqlite3 and DBDParams /path/to/ordersync.db in "
@@ -245,16 +252,13 @@ int os_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, serv
             ok = 0;
         }
         else {
-            const ap_directive_t *params = tree_last(ap_conftree, m->vhost, "DBDParams", ptemp);
-            if (!params && m->vhost) params = tree_last(ap_conftree, NULL, "DBDParams", ptemp);
-            ok &= os_storefile_check(ptemp, s, sc, driver, params);
+            ok &= os_storefile_check(ptemp, s, sc, driver,
+                                     server_last(m->vhost, "DBDParams", ptemp));
         }
         if (driver && sc->store_max_size != OS_UNSET
                  && strcasecmp(first_arg(ptemp, driver), "sqlite3")) {
             /* the cap is SQLite's (max_page_count); elsewhere it would be silently ignored */
-            const ap_directive_t *ms = tree_last(ap_conftree, m->vhost, OS_DIR_STORE_MAX_SIZE,
-                                                 ptemp);
-            if (!ms) ms = tree_last(ap_conftree, NULL, OS_DIR_STORE_MAX_SIZE, ptemp);
+            const ap_directive_t *ms = server_last(m->vhost, OS_DIR_STORE_MAX_SIZE, ptemp);
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "ordersync: %s:%d: %s applies to a "
                          "SQLite store only, and the hub at %s uses DBDriver %s (%s:%d), where "
                          "it would be ignored: remove it (limit the database's size in %s "

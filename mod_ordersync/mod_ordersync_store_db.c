@@ -372,6 +372,12 @@ static int schema_version(os_conn_t *c, apr_pool_t *p, int *version)
     return rv == -1 ? 0 : rv;       /* no row yet: an empty store, version 0 */
 }
 
+static void migrate_failed(server_rec *s, const os_store_conf_t *conf, const char *e)
+{
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: migrating the store failed: %s "
+                 "(the store: %s)", e, conf->name ? conf->name : "?");
+}
+
 /* Brings the schema to OS_SCHEMA_VERSION inside one write transaction, so servers starting
  * together cannot both create it and a failure leaves nothing half-made. */
 static apr_status_t migrate(server_rec *s, const os_store_conf_t *conf, os_conn_t *c,
@@ -411,8 +417,7 @@ static apr_status_t migrate(server_rec *s, const os_store_conf_t *conf, os_conn_
         if ((rv = exec_sql(c, sql))) goto fail_txn;
     }
     if (os_txn_commit(c, p, &e) != OS_TXN_COMMITTED) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: migrating the store failed: %s "
-                     "(the store: %s)", e, conf->name ? conf->name : "?");
+        migrate_failed(s, conf, e);
         *why = "the store's schema could not be made (see the error log)";
         return APR_EGENERAL;
     }
@@ -425,13 +430,11 @@ static apr_status_t migrate(server_rec *s, const os_store_conf_t *conf, os_conn_
 fail_txn:
     e = os_conn_error(c, rv);
     os_txn_rollback(c);
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: migrating the store failed: %s "
-                 "(the store: %s)", e, conf->name ? conf->name : "?");
+    migrate_failed(s, conf, e);
     *why = "the store's schema could not be made (see the error log)";
     return APR_EGENERAL;
 fail:
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "ordersync: migrating the store failed: %s "
-                 "(the store: %s)", os_conn_error(c, rv), conf->name ? conf->name : "?");
+    migrate_failed(s, conf, os_conn_error(c, rv));
     *why = "the store cannot be written (see the error log)";
     return APR_EGENERAL;
 }

@@ -195,11 +195,19 @@ static void create_store_file(server_rec *s, const char *file)
     close(fd);
 }
 
+const char *os_storefile_shown(apr_pool_t *p, const os_srv_conf_t *sc)
+{
+    if (sc->store_file) return apr_pstrcat(p, "sqlite3 ", sc->store_file, NULL);
+    return apr_pstrcat(p, sc->store_driver ? sc->store_driver : "?",
+                       sc->store_params && *sc->store_params ? " " : "",
+                       sc->store_params ? sc->store_params : "", NULL);
+}
+
 void os_storefile_prepare(apr_pool_t *p, server_rec *s)
 {
     os_srv_conf_t *sc = os_srv_conf(s);
     const os_store_conf_t *st = os_store_conf_of(s);
-    const char *where = "", *store;
+    const char *where = "";
     int i;
 
     if (sc->store_file) create_store_file(s, sc->store_file);
@@ -210,14 +218,11 @@ void os_storefile_prepare(apr_pool_t *p, server_rec *s)
         where = apr_pstrcat(p, where, i ? ", " : "", "<Location ",
                             APR_ARRAY_IDX(sc->mounts, i, const char *), ">", NULL);
     }
-    store = sc->store_file ? apr_pstrcat(p, "sqlite3 ", sc->store_file, NULL)
-          : apr_pstrcat(p, sc->store_driver ? sc->store_driver : "?",
-                        sc->store_params && *sc->store_params ? " " : "",
-                        sc->store_params ? sc->store_params : "", NULL);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "ordersync %s: hub at %s of %s%s: store "
                  "%s, durability %s; %s", OS_VERSION, where, s->server_hostname,
                  s->is_virtual && s->addrs && s->addrs->host_port
-                     ? apr_psprintf(p, ":%u", (unsigned)s->addrs->host_port) : "", store, st->durability ? "full" : "normal",
+                     ? apr_psprintf(p, ":%u", (unsigned)s->addrs->host_port) : "",
+                 os_storefile_shown(p, sc), st->durability ? "full" : "normal",
                  sc->cg_url ? apr_pstrcat(p, "delivers to ", sc->cg_url, NULL)
                             : "stores orders, delivers none (no OrderSyncClougisticURL)");
 }
