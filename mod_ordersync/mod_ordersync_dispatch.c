@@ -140,6 +140,9 @@ static int activate(os_dispatcher_t *d)
          * tried again at the next tick) */
         if (!(multi = curl_multi_init())) return 0;
         curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)d->concurrency);
+        /* idle connections are kept however few transfers are added at the moment
+         * (libcurl's default keeps four per transfer added) */
+        curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)d->concurrency * 2);
         curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
         apr_atomic_casptr((volatile void **)&d->multi, multi, NULL);
     }
