@@ -167,11 +167,23 @@ function store(env, raw) {
   return o;
 }
 
+// Microseconds since the epoch: the system clock's millisecond, refined within it by the
+// monotonic clock from the first call seen in that millisecond. It never drifts from the
+// system clock (node's timeOrigin + performance.now() does wherever the system clock is
+// adjusted) and is within a millisecond of it.
+let usMs = 0, usMono = 0;
+function nowUs() {
+  const ms = Date.now(), mono = performance.now() * 1000;
+  if (ms !== usMs) { usMs = ms; usMono = mono; }
+  return ms * 1000 + Math.min(999, Math.max(0, Math.round(mono - usMono)));
+}
+
 function enqueue(req, res) {
   S.enqueueRequests++;
   readBody(req, MAX_BODY, (raw, over) => {
-    const entry = { seq: ++S.seq, conn: req.socket._simConn, at: Date.now(),
-      us: Math.round((performance.timeOrigin + performance.now()) * 1000), status: 0, fault: null,
+    const us = nowUs();
+    const entry = { seq: ++S.seq, conn: req.socket._simConn, at: Math.floor(us / 1000),
+      us, status: 0, fault: null,
       ref: null, src: null, ent: null, keyOk: false, raw: raw ?? '', http: req.httpVersion, rawHeaders: req.rawHeaders };
     S.log.push(entry);
     // trimmed in chunks: shifting one entry off a long array at a time costs a copy each
