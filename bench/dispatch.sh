@@ -206,7 +206,7 @@ mixed)
         "$(ms "$(field "$without" p50_us)")" "$(ms "$(field "$without" p99_us)")" "$(field "$without" non2xx)")"
   r "with/without: $(awk -v a="$(field "$with" rps)" -v b="$(field "$without" rps)" 'BEGIN { printf "%.2f", a / b }')"
   r "queue (jobs not yet delivered): $q0 before the ${s}s run, $q1 at its end, $q2 two seconds later; $delivered orders at the simulator"
-  r "during the run with the dispatcher: $(( d1 - d0 )) orders delivered ($(awk -v n=$(( d1 - d0 )) -v s="$s" 'BEGIN { printf "%.0f", n / s }')/s); CPU: Apache $(awk -v t=$(( h1 - h0 )) -v k="$tck" -v s="$s" 'BEGIN { printf "%.2f", t / k / s }') cores, simulator $(awk -v t=$(( s1 - s0 )) -v k="$tck" -v s="$s" 'BEGIN { printf "%.2f", t / k / s }') cores wrk $(awk -v c="$(field "$with" wrk_cpu_s)" -v s="$s" 'BEGIN { printf "%.2f", c / s }') cores; without the dispatcher: Apache $(awk -v t=$(( h3 - h2 )) -v k="$tck" -v s="$s" 'BEGIN { printf "%.2f", t / k / s }') cores, wrk $(awk -v c="$(field "$without" wrk_cpu_s)" -v s="$s" 'BEGIN { printf "%.2f", c / s }') cores"
+  r "during the run with the dispatcher: $(( d1 - d0 )) orders delivered ($(awk -v n=$(( d1 - d0 )) -v s="$s" 'BEGIN { printf "%.0f", n / s }')/s); CPU: Apache $(awk -v t=$(( h1 - h0 )) -v k="$tck" -v s="$s" 'BEGIN { printf "%.2f", t / k / s }') cores, simulator $(awk -v t=$(( s1 - s0 )) -v k="$tck" -v s="$s" 'BEGIN { printf "%.2f", t / k / s }') cores, wrk $(awk -v c="$(field "$with" wrk_cpu_s)" -v s="$s" 'BEGIN { printf "%.2f", c / s }') cores; without the dispatcher: Apache $(awk -v t=$(( h3 - h2 )) -v k="$tck" -v s="$s" 'BEGIN { printf "%.2f", t / k / s }') cores, wrk $(awk -v c="$(field "$without" wrk_cpu_s)" -v s="$s" 'BEGIN { printf "%.2f", c / s }') cores"
   ;;
 e2e)
   rate=${2:-1000}

@@ -22,7 +22,7 @@ APLOG_USE_MODULE(ordersync);
 
 /* The module's version: the one place it is written. The start-up line, `make version`
  * and `make deb` (the package's version) read it from here. */
-#define OS_VERSION "0.5.0"
+#define OS_VERSION "0.5.1"
 
 #define OS_UNSET (-1)
 #define OS_PROBLEM_TYPE_BASE "urn:ordersync:problem:"
