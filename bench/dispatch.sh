@@ -19,7 +19,7 @@
 #                 latency (request to 202) at that rate.
 #
 # Environment: PORT (18493), SIM_PORT (18497), THREADS (2), CONNECTIONS (20),
-#   CONCURRENCY (OrderSyncDispatchConcurrency, 32); PERF_OUT=file (with PERF_VARIANT, http)
+#   CONCURRENCY (OrderSyncDispatchConcurrency, 16); PERF_OUT=file (with PERF_VARIANT, http)
 #   profiles the delivering process for PERF_S (2) seconds of the drain (perf record -g).
 # Reports go to stdout and bench/out/dispatch-<mode>-<date>.txt.
 set -euo pipefail
@@ -30,7 +30,7 @@ PORT=${PORT:-18493}
 SIM_PORT=${SIM_PORT:-18497}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-20}
-CONCURRENCY=${CONCURRENCY:-32}
+CONCURRENCY=${CONCURRENCY:-16}
 out=$top/bench/out
 var=$out/dispatch-var
 ca=$out/dispatch-ca

@@ -102,7 +102,7 @@ typedef struct {
 #define OS_DEFAULT_BATCH_MAX      64
 #define OS_DEFAULT_CG_CONNECT     apr_time_from_sec(5)
 #define OS_DEFAULT_CG_TIMEOUT     apr_time_from_sec(30)
-#define OS_DEFAULT_CONCURRENCY    32
+#define OS_DEFAULT_CONCURRENCY    16
 #define OS_DEFAULT_RETRY_FIRST    apr_time_from_sec(5)
 #define OS_DEFAULT_RETRY_MAX      apr_time_from_sec(3600)
 #define OS_DEFAULT_RETRY_HORIZON  apr_time_from_sec(72 * 3600)
