@@ -67,15 +67,17 @@ start_sim() {
     --tls-port $((SIM_PORT + 1)) --cert "$ca/server.pem" --key "$ca/server.key" --http2 \
     --log-max 2000000 --quiet >"$out/dispatch-sim.log" 2>&1 &
   sim_pid=$!
-  for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$SIM_PORT/_sim/stats" && break; sleep 0.1; done
-  curl -sf -o /dev/null "http://127.0.0.1:$SIM_PORT/_sim/stats" || die "the simulator did not start (bench/out/dispatch-sim.log)"
-  # warmed up (node compiles its hot paths in the first few thousand calls), so the figures
-  # measure the module and not the simulator's start
+  for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$SIM_PORT/_sim/stats" && return 0; sleep 0.1; done
+  die "the simulator did not start (bench/out/dispatch-sim.log)"
+}
+sim() { curl -sf -X "$1" "http://127.0.0.1:$SIM_PORT$2"; }
+# warmed up (node compiles its hot paths in the first few thousand calls), so the figures
+# measure the module and not the simulator's start
+warm_sim() {
   SIM_KEY=$simkey SIM_ENTITY=1 wrk -t1 -c16 -d2s -s "$top/bench/sim-enqueue.lua" \
     "http://127.0.0.1:$SIM_PORT/api/v1/order/enqueue" >/dev/null
   sim DELETE /_sim/state >/dev/null
 }
-sim() { curl -sf -X "$1" "http://127.0.0.1:$SIM_PORT$2"; }
 
 # configure URL|none [SO] [keep]: the instance's local.conf, delivering to URL (or not at
 # all), and (re)starts it; `keep` keeps the store
@@ -116,6 +118,8 @@ tck=$(getconf CLK_TCK)
 ticks_of() { local t=0 p f; for p in "$@"; do read -r -a f <"/proc/$p/stat" 2>/dev/null && t=$(( t + f[13] + f[14] )); done; echo "$t"; }
 hub_ticks() { ticks_of $(pgrep -f "$var/conf/httpd.conf" || true); }
 us_per() { awk -v t="$1" -v n="$2" -v k="$tck" 'BEGIN { printf "%.0f", t * 1e6 / k / n }'; }
+cores() { awk -v t="$1" -v k="$tck" -v s="$2" 'BEGIN { printf "%.2f", t / k / s }'; }   # TICKS SECONDS
+wrk_ticks() { awk -v c="$(field "$1" wrk_cpu_s)" -v k="$tck" 'BEGIN { printf "%.0f", c * k }'; }   # LINE
 
 store_sql() { sqlite3 -cmd '.timeout 5000' "$var/store/ordersync.db" "$1"; }
 waiting_jobs() { store_sql "SELECT COUNT(*) FROM os_jobs WHERE state IN ('queued','retrying','delivering')"; }
@@ -128,6 +132,7 @@ arrivals() {
 r "mod_ordersync dispatcher benchmark ($mode), $(date '+%Y-%m-%d %H:%M:%S %z'), module at $(git rev-parse --short HEAD)"
 r "host: $(nproc) CPU, $(uname -sr); wrk -t$THREADS -c$CONNECTIONS and the simulator (node) share these CPUs; mpm_event at httpd's defaults; OrderSyncDispatchConcurrency $CONCURRENCY; SQLite WAL, synchronous=NORMAL"
 start_sim
+warm_sim
 
 case $mode in
 drain)
@@ -175,7 +180,7 @@ drain)
     r "$(printf '%-28s %8d %12.0f %10d %12.2f %12d %14s %14s %14s %12s' "$v" "$queued" "$intake" "$rate" \
           "$(awk -v a="$rate" -v b="$intake" 'BEGIN { printf "%.2f", a / b }')" "$conns" \
           "$(us_per $(( h1 - h0 )) "$queued")" \
-          "$(awk -v c="$(field "$line" wrk_cpu_s)" -v n="$(field "$line" requests)" 'BEGIN { printf "%.0f", c * 1e6 / n }')" \
+          "$(us_per "$(wrk_ticks "$line")" "$(field "$line" requests)")" \
           "$(us_per $(( d1 - d0 )) "$cnt")" "$(us_per $(( s1 - s0 )) "$cnt")")"
     eval "rate_${v//-/_}=$rate"
   done
@@ -206,7 +211,7 @@ mixed)
         "$(ms "$(field "$without" p50_us)")" "$(ms "$(field "$without" p99_us)")" "$(field "$without" non2xx)")"
   r "with/without: $(awk -v a="$(field "$with" rps)" -v b="$(field "$without" rps)" 'BEGIN { printf "%.2f", a / b }')"
   r "queue (jobs not yet delivered): $q0 before the ${s}s run, $q1 at its end, $q2 two seconds later; $delivered orders at the simulator"
-  r "during the run with the dispatcher: $(( d1 - d0 )) orders delivered ($(awk -v n=$(( d1 - d0 )) -v s="$s" 'BEGIN { printf "%.0f", n / s }')/s); CPU: Apache $(awk -v t=$(( h1 - h0 )) -v k="$tck" -v s="$s" 'BEGIN { printf "%.2f", t / k / s }') cores, simulator $(awk -v t=$(( s1 - s0 )) -v k="$tck" -v s="$s" 'BEGIN { printf "%.2f", t / k / s }') cores, wrk $(awk -v c="$(field "$with" wrk_cpu_s)" -v s="$s" 'BEGIN { printf "%.2f", c / s }') cores; without the dispatcher: Apache $(awk -v t=$(( h3 - h2 )) -v k="$tck" -v s="$s" 'BEGIN { printf "%.2f", t / k / s }') cores, wrk $(awk -v c="$(field "$without" wrk_cpu_s)" -v s="$s" 'BEGIN { printf "%.2f", c / s }') cores"
+  r "during the run with the dispatcher: $(( d1 - d0 )) orders delivered ($(awk -v n=$(( d1 - d0 )) -v s="$s" 'BEGIN { printf "%.0f", n / s }')/s); CPU: Apache $(cores $(( h1 - h0 )) "$s") cores, simulator $(cores $(( s1 - s0 )) "$s") cores, wrk $(cores "$(wrk_ticks "$with")" "$s") cores; without the dispatcher: Apache $(cores $(( h3 - h2 )) "$s") cores, wrk $(cores "$(wrk_ticks "$without")" "$s") cores"
   ;;
 e2e)
   rate=${2:-1000}
@@ -226,8 +231,7 @@ e2e)
   sleep 2
   # per order: from its commit (the store's intake time) to the dispatcher reading the
   # simulator's 200 (its `delivered` event): both times from the hub's clock. (The
-  # simulator's received_us comes from node's monotonic clock anchored at its start, which
-  # drifts from the system clock wherever that is adjusted: 5 ms a second on some VMs.)
+  # simulator's received_us is right only within a millisecond: too coarse here.)
   store_sql "SELECT e.at - o.intake_at FROM os_orders o JOIN os_events e ON e.order_id = o.id AND e.kind = 'delivered' WHERE o.created_at >= $t0" > "$out/dispatch-e2e.txt"
   lat=$(awk '{ print $1 / 1000 }' "$out/dispatch-e2e.txt" | sort -n \
         | awk '{ a[NR] = $1 } END { printf "n=%d p50=%.2f p90=%.2f p99=%.2f max=%.2f", NR, a[int(NR*0.5)+1], a[int(NR*0.9)+1], a[int(NR*0.99)+1], a[NR] }')
